@@ -1,0 +1,389 @@
+"""The Telegram channel, on aiogram 3: long polling for development, a webhook in
+production, and the same ledger behind both so every update is handled once.
+
+Update lifecycle::
+
+    delivered ──ledger insert──> recorded ──engine step + mark, one commit──> processed
+        │ already processed: dropped            │ crash before the commit: replayed at start
+
+Texts are sent with HTML parse mode; everything that comes from a person or a survey
+file is escaped, so ``<how>``, ``&`` and Markdown specials arrive as typed.
+"""
+
+import asyncio
+import html
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from aiogram import Bot, Dispatcher, F, Router
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.enums import ParseMode
+from aiogram.exceptions import (
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+)
+from aiogram.methods import SendMessage, TelegramMethod
+from aiogram.types import (
+    BotCommand,
+    BotCommandScopeAllPrivateChats,
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    TelegramObject,
+    Update,
+)
+
+from bot import store
+from bot.channels.base import read_typed, split_text
+from bot.engine import Engine
+from bot.media import save_media
+from bot.messages import Incoming, Kind, Reply
+from bot.prompts import COMMANDS
+from core.errors import HelpdeskError
+
+logger = logging.getLogger(__name__)
+
+CHANNEL = "telegram"
+# Telegram's limit is 4096 characters after parsing; the margin covers a bold title.
+TEXT_LIMIT = 3900
+SEND_ATTEMPTS = 4
+ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "my_chat_member"]
+PRIVATE = F.chat.type == "private"
+
+
+class TelegramError(HelpdeskError):
+    """Telegram refused or could not be reached for something the channel had to do."""
+
+
+def create_bot(token: str, api_base: str | None = None) -> Bot:
+    """An aiogram Bot, pointed at ``api_base`` (a local Bot API server) when given."""
+    session = AiohttpSession(api=TelegramAPIServer.from_base(api_base)) if api_base else None
+    return Bot(token, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML))
+
+
+class TelegramChannel:
+    """Connects the engine to one Telegram bot.
+
+    Args:
+        engine: the conversation engine; its database also holds the ledger.
+        bot: the aiogram Bot.
+        media_dir: where photos and voice notes are saved.
+    """
+
+    def __init__(self, engine: Engine, bot: Bot, media_dir: Path) -> None:
+        self.engine = engine
+        self.bot = bot
+        self.media_dir = media_dir
+        self.dispatcher = Dispatcher()
+        self.dispatcher.update.outer_middleware(self._ledger)
+        self.dispatcher.include_router(self._router())
+        self._chat_locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._in_flight: set[str] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # Intake -----------------------------------------------------------------------------
+
+    async def accept(self, payload: dict[str, Any]) -> bool:
+        """Take a webhook delivery: record it, then handle it in the background.
+
+        Returns:
+            False for a redelivery of an update already handled or under way.
+
+        Raises:
+            ValueError: the payload is not a Telegram update.
+        """
+        update = Update.model_validate(payload, context={"bot": self.bot})
+        key = str(update.update_id)
+        async with self.engine.db.session() as session:
+            is_new = await store.record_update(session, CHANNEL, key, payload)
+        if not is_new:
+            logger.info("update %s redelivered; already recorded, dropped", key)
+            return False
+        self._spawn(self._feed(update))
+        return True
+
+    async def replay_unprocessed(self) -> int:
+        """Handle the updates a crash left recorded but unprocessed; returns how many."""
+        async with self.engine.db.session() as session:
+            pending = await store.unprocessed_updates(session, CHANNEL)
+        for row in pending:
+            if row.payload is None or row.update_key in self._in_flight:
+                continue
+            logger.warning(
+                "replaying update %s interrupted before it was processed", row.update_key
+            )
+            await self._feed(Update.model_validate(row.payload, context={"bot": self.bot}))
+        return len(pending)
+
+    async def _feed(self, update: Update) -> None:
+        await self.dispatcher.feed_update(self.bot, update, recorded=True)
+
+    async def _ledger(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        """Outer middleware: drop redeliveries, and close the ledger row of every update."""
+        assert isinstance(event, Update)
+        key = str(event.update_id)
+        if not data.get("recorded") and not await self._record_polled(key):
+            return None
+
+        self._in_flight.add(key)
+        data["update_key"] = key
+        try:
+            return await handler(event, data)
+        except Exception:
+            logger.exception("update %s failed; marked processed so it is not retried", key)
+            return None
+        finally:
+            self._in_flight.discard(key)
+            if not data.get("engine_marked"):
+                async with self.engine.db.session() as session:
+                    await store.mark_processed(session, CHANNEL, key)
+
+    async def _record_polled(self, key: str) -> bool:
+        async with self.engine.db.session() as session:
+            if await store.record_update(session, CHANNEL, key, None):
+                return True
+            # Polling hands back an update until a later getUpdates confirms it; one
+            # recorded but not processed was interrupted, so it is handled now.
+            row = await session.get(store.ProcessedUpdate, (CHANNEL, key))
+            pending = row is not None and row.processed_at is None and key not in self._in_flight
+        if not pending:
+            logger.info("update %s delivered again; already handled, dropped", key)
+        return pending
+
+    # Handlers ---------------------------------------------------------------------------
+
+    def _router(self) -> Router:
+        router = Router(name="cfa-intake")
+        router.message.register(self._on_message, PRIVATE)
+        router.edited_message.register(self._on_edited, PRIVATE)
+        router.callback_query.register(self._on_callback)
+        return router
+
+    async def _on_message(self, message: Message, update_key: str, data: dict[str, Any]) -> None:
+        incoming = await self._incoming(message)
+        await self._converse(message.chat.id, incoming, update_key, data)
+
+    async def _on_edited(self, message: Message, update_key: str, data: dict[str, Any]) -> None:
+        language = message.from_user.language_code if message.from_user else None
+        incoming = Incoming(Kind.EDITED, client_language=language)
+        await self._converse(message.chat.id, incoming, update_key, data)
+
+    async def _on_callback(
+        self, query: CallbackQuery, update_key: str, data: dict[str, Any]
+    ) -> None:
+        chat_id = query.message.chat.id if query.message else query.from_user.id
+        incoming = Incoming(
+            Kind.BUTTON, data=query.data or "", client_language=query.from_user.language_code
+        )
+        message_id = query.message.message_id if query.message else None
+        await self._converse(chat_id, incoming, update_key, data, edit_message_id=message_id)
+        await self._answer_callback(query)
+
+    async def _converse(
+        self,
+        chat_id: int,
+        incoming: Incoming,
+        update_key: str,
+        data: dict[str, Any],
+        edit_message_id: int | None = None,
+    ) -> None:
+        started = time.perf_counter()
+        # One chat's updates are applied in order, one at a time, by this process.
+        async with self._chat_locks[chat_id]:
+            replies = await self.engine.handle(
+                CHANNEL, str(chat_id), incoming, update_key=update_key
+            )
+            data["engine_marked"] = True
+            await self.send(chat_id, replies, edit_message_id=edit_message_id)
+        logger.debug(
+            "chat %s update %s answered in %.1f ms",
+            chat_id,
+            update_key,
+            (time.perf_counter() - started) * 1000,
+        )
+
+    async def _incoming(self, message: Message) -> Incoming:
+        user = message.from_user
+        common: dict[str, Any] = {
+            "client_language": user.language_code if user else None,
+            "display_name": user.full_name if user else None,
+        }
+        if message.text is not None:
+            return read_typed(message.text, **common)
+        if message.location is not None:
+            return Incoming(
+                Kind.LOCATION,
+                latitude=message.location.latitude,
+                longitude=message.location.longitude,
+                **common,
+            )
+        if message.photo:
+            largest = message.photo[-1]
+            media = await self._download(
+                message.chat.id, Kind.PHOTO, largest.file_id, "image/jpeg"
+            )
+            return Incoming(Kind.PHOTO, text=message.caption or "", media=media, **common)
+        if message.voice is not None:
+            voice = message.voice
+            media = await self._download(
+                message.chat.id, Kind.VOICE, voice.file_id, voice.mime_type or "audio/ogg"
+            )
+            return Incoming(Kind.VOICE, media=media, **common)
+        return Incoming(Kind.UNSUPPORTED, what=str(message.content_type), **common)
+
+    async def _download(self, chat_id: int, kind: Kind, file_id: str, mime: str) -> Any:
+        if not await self.engine.wants_media(CHANNEL, str(chat_id), kind):
+            return None
+        try:
+            file = await self.bot.get_file(file_id)
+            if file.file_path is None:
+                raise TelegramError(f"getFile gave no path for {file_id}")
+            content = await self.bot.download_file(file.file_path)
+        except (TelegramBadRequest, TelegramNetworkError) as error:
+            logger.warning("chat %s: could not download %s %s: %s", chat_id, kind, file_id, error)
+            return None
+        assert content is not None
+        return save_media(self.media_dir, content.read(), mime, source_id=file_id)
+
+    async def _answer_callback(self, query: CallbackQuery) -> None:
+        try:
+            await self.bot.answer_callback_query(query.id)
+        except TelegramBadRequest as error:
+            # A query older than about 15 seconds can no longer be answered; harmless.
+            logger.debug("callback %s not answered: %s", query.id, error.message)
+
+    # Sending ----------------------------------------------------------------------------
+
+    async def send(
+        self, chat_id: int, replies: list[Reply], edit_message_id: int | None = None
+    ) -> None:
+        """Send the engine's replies to one chat, in order."""
+        for reply in replies:
+            if reply.replace and edit_message_id is not None:
+                await self._edit(chat_id, edit_message_id, reply)
+                continue
+            for text, markup in render(reply):
+                await self._call(
+                    chat_id, self.bot.send_message(chat_id, text, reply_markup=markup)
+                )
+
+    async def _edit(self, chat_id: int, message_id: int, reply: Reply) -> None:
+        text, markup = render(reply)[-1]
+        try:
+            await self.bot.edit_message_text(
+                text=text, chat_id=chat_id, message_id=message_id, reply_markup=markup
+            )
+        except TelegramBadRequest as error:
+            # "message is not modified" or too old to edit: send it as a new message.
+            logger.debug(
+                "chat %s: edit of %s failed (%s); sending anew", chat_id, message_id, error.message
+            )
+            await self._call(chat_id, SendMessage(chat_id=chat_id, text=text, reply_markup=markup))
+
+    async def _call(self, chat_id: int, method: TelegramMethod[Any]) -> Any:
+        """Make one Bot API call, waiting out flood limits and brief network faults."""
+        for attempt in range(1, SEND_ATTEMPTS + 1):
+            try:
+                return await self.bot(method)
+            except TelegramRetryAfter as error:
+                logger.warning(
+                    "chat %s: flood limit, retrying after %s s", chat_id, error.retry_after
+                )
+                await asyncio.sleep(error.retry_after)
+            except TelegramNetworkError as error:
+                logger.warning("chat %s: network error on attempt %d: %s", chat_id, attempt, error)
+                await asyncio.sleep(min(2**attempt, 30))
+            except TelegramForbiddenError as error:
+                logger.warning(
+                    "chat %s: bot blocked or removed (%s); not sent", chat_id, error.message
+                )
+                return None
+        logger.error(
+            "chat %s: giving up on %s after %d attempts",
+            chat_id,
+            type(method).__name__,
+            SEND_ATTEMPTS,
+        )
+        return None
+
+    # Service life -----------------------------------------------------------------------
+
+    async def set_commands(self, languages: list[str], default_language: str) -> None:
+        """Publish the command menu in each language (and the default for the rest)."""
+        for language in [*languages, None]:
+            t = self.engine.translator(language or default_language)
+            commands = [
+                BotCommand(command=name, description=t.gettext(text)[:256])
+                for name, text in COMMANDS
+            ]
+            await self.bot.set_my_commands(
+                commands, scope=BotCommandScopeAllPrivateChats(), language_code=language
+            )
+        logger.info("command menus set for %s", ", ".join(languages))
+
+    async def start_polling(self) -> None:
+        """Long-poll Telegram until cancelled (development, or no public URL)."""
+        await self.bot.delete_webhook(drop_pending_updates=False)
+        logger.info("telegram polling started")
+        await self.dispatcher.start_polling(
+            self.bot, handle_signals=False, allowed_updates=ALLOWED_UPDATES
+        )
+
+    async def set_webhook(self, url: str, secret: str) -> None:
+        """Ask Telegram to deliver updates to ``url`` with ``secret`` in a header."""
+        await self.bot.set_webhook(url, secret_token=secret, allowed_updates=ALLOWED_UPDATES)
+        logger.info("telegram webhook set to %s", url)
+
+    async def drain(self) -> None:
+        """Wait for updates being handled in the background."""
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def close(self) -> None:
+        """Finish background work and close the HTTP session."""
+        await self.drain()
+        await self.bot.session.close()
+
+    def _spawn(self, work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+def render(reply: Reply) -> list[tuple[str, InlineKeyboardMarkup | None]]:
+    """A reply as HTML messages within Telegram's limit; the keyboard goes on the last.
+
+    The plain text is cut first and each piece escaped after, so a cut can never fall
+    inside a tag or an entity.
+    """
+    pieces = split_text(reply.text, TEXT_LIMIT)
+    rendered = [html.escape(piece, quote=False) for piece in pieces]
+    if reply.title:
+        rendered[0] = f"<b>{html.escape(reply.title, quote=False)}</b>\n{rendered[0]}"
+    markup = keyboard(reply)
+    return [(text, markup if i == len(rendered) - 1 else None) for i, text in enumerate(rendered)]
+
+
+def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
+    """The reply's buttons as an inline keyboard."""
+    if not reply.buttons:
+        return None
+    rows = [
+        [InlineKeyboardButton(text=b.label, callback_data=b.data) for b in row]
+        for row in reply.buttons
+    ]
+    return InlineKeyboardMarkup(inline_keyboard=rows)

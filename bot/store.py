@@ -1,0 +1,193 @@
+"""The conversation's storage: CFAs and their identities, invites, saved conversations,
+reports and the intake ledger, all in the project's database.
+
+Every function takes the caller's session and never commits: the engine commits once per
+update, after every change of that update is made, and only then replies.
+"""
+
+import logging
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.db import utcnow
+from core.models import (
+    Cfa,
+    ChannelIdentity,
+    ConversationSession,
+    Counter,
+    Invite,
+    Media,
+    ProcessedUpdate,
+    Report,
+    SurveyDefinition,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def _insert(session: AsyncSession, table: Any) -> Any:
+    dialect = session.bind.dialect.name
+    return pg_insert(table) if dialect == "postgresql" else sqlite_insert(table)
+
+
+async def record_update(
+    session: AsyncSession, channel: str, key: str, payload: dict[str, Any] | None
+) -> bool:
+    """Enter a delivered update in the ledger.
+
+    Returns:
+        False when the update was already there: a redelivery, to be ignored. The
+        database decides, so two identical deliveries at the same moment cannot both win.
+    """
+    statement = (
+        _insert(session, ProcessedUpdate)
+        .values(channel=channel, update_key=key, received_at=utcnow(), payload=payload)
+        .on_conflict_do_nothing(index_elements=["channel", "update_key"])
+    )
+    result = await session.execute(statement)
+    return bool(result.rowcount)
+
+
+async def mark_processed(session: AsyncSession, channel: str, key: str) -> None:
+    """Mark an update handled and forget its payload (it may hold personal details)."""
+    await session.execute(
+        update(ProcessedUpdate)
+        .where(ProcessedUpdate.channel == channel, ProcessedUpdate.update_key == key)
+        .values(processed_at=utcnow(), payload=None)
+    )
+
+
+async def unprocessed_updates(session: AsyncSession, channel: str) -> list[ProcessedUpdate]:
+    """Updates accepted but not handled, oldest first: what a crash interrupted."""
+    rows = await session.scalars(
+        select(ProcessedUpdate)
+        .where(ProcessedUpdate.channel == channel, ProcessedUpdate.processed_at.is_(None))
+        .order_by(ProcessedUpdate.received_at)
+    )
+    return list(rows)
+
+
+async def find_cfa(session: AsyncSession, channel: str, address: str) -> Cfa | None:
+    """The CFA who is ``address`` on ``channel``, if registered."""
+    identity = await session.scalar(
+        select(ChannelIdentity).where(
+            ChannelIdentity.channel == channel, ChannelIdentity.address == address
+        )
+    )
+    return identity.cfa if identity else None
+
+
+async def load_conversation(session: AsyncSession, cfa: Cfa) -> ConversationSession:
+    """The CFA's saved conversation, locked for this transaction; created when missing.
+
+    On PostgreSQL the row is locked so two updates of one CFA handled by two processes
+    take turns; SQLite's immediate transactions already serialise every writer.
+    """
+    conversation = await session.scalar(
+        select(ConversationSession).where(ConversationSession.cfa_id == cfa.id).with_for_update(of=ConversationSession)
+    )
+    if conversation is None:
+        conversation = ConversationSession(cfa_id=cfa.id, state="idle", answers={})
+        session.add(conversation)
+        await session.flush()
+    return conversation
+
+
+async def latest_definition(session: AsyncSession, survey_id: str) -> SurveyDefinition | None:
+    """The newest stored version of a survey."""
+    return await session.scalar(
+        select(SurveyDefinition)
+        .where(SurveyDefinition.survey_id == survey_id)
+        .order_by(SurveyDefinition.id.desc())
+        .limit(1)
+    )
+
+
+async def claim_invite(session: AsyncSession, code: str) -> Invite | None:
+    """Use an invite code once: the first caller gets the invite, later ones None.
+
+    The code is compared without regard to case, since people retype it.
+    """
+    now = utcnow()
+    result = await session.execute(
+        update(Invite)
+        .where(
+            func.upper(Invite.code) == code.strip().upper(),
+            Invite.used_at.is_(None),
+            Invite.expires_at > now,
+        )
+        .values(used_at=now)
+        .returning(Invite.id)
+    )
+    invite_id = result.scalar_one_or_none()
+    return await session.get(Invite, invite_id) if invite_id is not None else None
+
+
+async def register_cfa(
+    session: AsyncSession, invite: Invite, channel: str, address: str, name: str
+) -> Cfa:
+    """Create the CFA an invite was for, with their first channel identity."""
+    cfa = Cfa(
+        name=invite.name or name,
+        community_id=invite.community_id,
+        language=invite.language,
+        status="active",
+    )
+    session.add(cfa)
+    await session.flush()
+    session.add(ChannelIdentity(cfa_id=cfa.id, channel=channel, address=address))
+    invite.cfa_id = cfa.id
+    await session.flush()
+    await session.refresh(cfa)
+    logger.info("registered CFA %s (%s:%s) from invite %s", cfa.id, channel, address, invite.id)
+    return cfa
+
+
+async def next_number(session: AsyncSession, name: str) -> int:
+    """Advance the named counter and return its new value, atomically on both databases."""
+    statement = _insert(session, Counter).values(name=name, value=1)
+    statement = statement.on_conflict_do_update(
+        index_elements=["name"], set_={"value": Counter.value + 1}
+    ).returning(Counter.value)
+    return int((await session.execute(statement)).scalar_one())
+
+
+async def add_media(session: AsyncSession, cfa_id: int, question_id: str, **fields: Any) -> int:
+    """Record a stored photo or voice note; returns its id for the answer."""
+    media = Media(cfa_id=cfa_id, question_id=question_id, **fields)
+    session.add(media)
+    await session.flush()
+    return media.id
+
+
+async def create_report(
+    session: AsyncSession,
+    *,
+    reference: str,
+    media_ids: list[int],
+    **fields: Any,
+) -> Report:
+    """Store a submitted report and attach its media."""
+    report = Report(reference=reference, status="received", submitted_at=utcnow(), **fields)
+    session.add(report)
+    await session.flush()
+    if media_ids:
+        await session.execute(
+            update(Media).where(Media.id.in_(media_ids)).values(report_id=report.id)
+        )
+    return report
+
+
+async def cfa_reports(session: AsyncSession, cfa_id: int, limit: int = 10) -> list[Report]:
+    """The CFA's latest reports, newest first."""
+    rows = await session.scalars(
+        select(Report)
+        .where(Report.cfa_id == cfa_id)
+        .order_by(Report.submitted_at.desc(), Report.id.desc())
+        .limit(limit)
+    )
+    return list(rows)

@@ -1,0 +1,265 @@
+"""The ``helpdesk`` command: database, content, CFAs, reports, the terminal chat and the
+service itself.
+"""
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Annotated, TypeVar
+
+import typer
+from alembic import command as alembic_command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy import func, select
+
+from core.config import PROJECT_ROOT, Settings, get_settings
+from core.db import utcnow
+from core.errors import HelpdeskError
+from core.models import Cfa, ChannelIdentity, Community, Invite, Report
+from core.services import Services
+
+logger = logging.getLogger(__name__)
+
+app = typer.Typer(help="Citizen Helpdesk: intake, follow-up and bulletins.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+content_app = typer.Typer(help="Surveys and the deployment under content/.", no_args_is_help=True)
+cfa_app = typer.Typer(help="Community Frontline Associates.", no_args_is_help=True)
+reports_app = typer.Typer(help="Reports sent by CFAs.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(content_app, name="content")
+app.add_typer(cfa_app, name="cfa")
+app.add_typer(reports_app, name="reports")
+
+INVITE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+T = TypeVar("T")
+
+
+@app.callback()
+def _setup(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
+    # Commands print their own results; the log shows only problems unless asked.
+    level = logging.DEBUG if verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _run(work: Callable[[Services], Awaitable[T]]) -> T:
+    """Build the services, run ``work`` on them, close them; errors become clear exits."""
+
+    async def main() -> T:
+        services = Services.build(get_settings())
+        try:
+            return await work(services)
+        finally:
+            await services.close()
+
+    try:
+        return asyncio.run(main())
+    except HelpdeskError as error:
+        typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from error
+
+
+def alembic_config(settings: Settings) -> AlembicConfig:
+    """Alembic's configuration for this project, pointed at the configured database."""
+    config = AlembicConfig(str(PROJECT_ROOT / "alembic.ini"))
+    config.attributes["url"] = settings.resolved_database_url
+    config.attributes["quiet"] = True
+    return config
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Apply the migrations up to REVISION (default: the newest)."""
+    settings = get_settings()
+    alembic_command.upgrade(alembic_config(settings), revision)
+    typer.echo(f"database at {revision}: {settings.resolved_database_url}")
+
+
+@db_app.command("downgrade")
+def db_downgrade(revision: str = "-1") -> None:
+    """Undo migrations down to REVISION (default: one step)."""
+    alembic_command.downgrade(alembic_config(get_settings()), revision)
+    typer.echo(f"database downgraded to {revision}")
+
+
+@content_app.command("check")
+def content_check() -> None:
+    """Validate the deployment file and every survey under content/."""
+    from core.deployment import load_deployment
+
+    settings = get_settings()
+    try:
+        deployment = load_deployment(settings.content_dir)
+    except HelpdeskError as error:
+        typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from error
+    for survey in deployment.surveys.values():
+        typer.echo(
+            f"ok  surveys/{survey.id}: v{survey.version}, {len(survey.questions)} questions"
+        )
+    typer.echo(
+        f"ok  deployment: {len(deployment.config.communities)} communities, "
+        f"languages {', '.join(deployment.languages)}"
+    )
+
+
+@content_app.command("load")
+def content_load() -> None:
+    """Store the communities and the current survey versions in the database."""
+    added = _run(lambda services: services.sync_content())
+    typer.echo(
+        f"loaded: {added['communities']} new communities, "
+        f"{added['survey_versions']} new survey versions"
+    )
+
+
+@cfa_app.command("invite")
+def cfa_invite(
+    community: Annotated[str, typer.Option(help="Community code, e.g. dhading-gajuri-3")],
+    language: Annotated[str, typer.Option(help="The CFA's language, e.g. ne")],
+    name: Annotated[str | None, typer.Option(help="The CFA's name, if known")] = None,
+) -> None:
+    """Create a one-time invite and print the link that registers a CFA."""
+    settings = get_settings()
+
+    async def work(services: Services) -> Invite:
+        if language not in services.deployment.languages:
+            raise HelpdeskError(
+                f"language '{language}' is not one of the deployment's: "
+                f"{', '.join(services.deployment.languages)}"
+            )
+        async with services.db.session() as session:
+            found = await session.scalar(select(Community).where(Community.code == community))
+            if found is None:
+                codes = (await session.scalars(select(Community.code))).all()
+                known = ", ".join(codes) or "none (run: helpdesk content load)"
+                raise HelpdeskError(f"no community '{community}'; known: {known}")
+            code = "".join(secrets.choice(INVITE_ALPHABET) for _ in range(10))
+            invite = Invite(
+                code=code,
+                community_id=found.id,
+                language=language,
+                name=name,
+                expires_at=utcnow() + timedelta(days=settings.invite_valid_days),
+            )
+            session.add(invite)
+        return invite
+
+    invite = _run(work)
+    username = settings.telegram_bot_username or "<your_bot_username>"
+    typer.echo(f"invite code: {invite.code} (valid {settings.invite_valid_days} days)")
+    typer.echo(f"Telegram:    https://t.me/{username}?start={invite.code}")
+    typer.echo(f"terminal:    helpdesk chat --cfa {invite.code}")
+
+
+@cfa_app.command("list")
+def cfa_list() -> None:
+    """List registered CFAs with their community, language and channels."""
+
+    async def work(services: Services) -> list[tuple[Cfa, list[str]]]:
+        async with services.db.session() as session:
+            cfas = (await session.scalars(select(Cfa).order_by(Cfa.id))).unique().all()
+            rows = []
+            for cfa in cfas:
+                channels = await session.scalars(
+                    select(ChannelIdentity.channel).where(ChannelIdentity.cfa_id == cfa.id)
+                )
+                rows.append((cfa, sorted(channels)))
+            return rows
+
+    rows = _run(work)
+    if not rows:
+        typer.echo("no CFAs yet: create an invite with helpdesk cfa invite")
+    for cfa, channels in rows:
+        typer.echo(
+            f"{cfa.id:>4}  {cfa.name:<24} {cfa.community.code:<24} {cfa.language:<3} "
+            f"{cfa.status:<8} {','.join(channels)}"
+        )
+
+
+@reports_app.command("list")
+def reports_list(
+    status: Annotated[str | None, typer.Option(help="Only this status, e.g. received")] = None,
+    limit: int = 50,
+) -> None:
+    """List reports, newest first: reference, community, category, status, submitted."""
+
+    async def work(services: Services) -> list[Report]:
+        async with services.db.session() as session:
+            query = select(Report).order_by(Report.submitted_at.desc()).limit(limit)
+            if status:
+                query = query.where(Report.status == status)
+            return list((await session.scalars(query)).unique().all())
+
+    reports = _run(work)
+    if not reports:
+        typer.echo("no reports yet")
+    for report in reports:
+        submitted = report.submitted_at.strftime("%Y-%m-%d %H:%M UTC")
+        typer.echo(
+            f"{report.reference}  {report.community.code:<24} {report.category:<18} "
+            f"{report.status:<10} {submitted}"
+        )
+
+
+@app.command("chat")
+def chat(cfa: Annotated[str, typer.Option(help="A CFA's name or id, or an invite code")]) -> None:
+    """Walk the conversation in this terminal, on the same engine as the chat bots."""
+    from bot.channels.base import read_typed
+    from bot.channels.terminal import TerminalChat
+
+    async def work(services: Services) -> None:
+        await services.sync_content()
+        address, first = await _terminal_identity(services, cfa)
+        terminal = TerminalChat(services.engine, address, services.settings.resolved_media_dir)
+        await terminal.run(read_typed(first))
+
+    _run(work)
+
+
+async def _terminal_identity(services: Services, wanted: str) -> tuple[str, str]:
+    """The terminal address for ``wanted`` and the first message to send on it."""
+    async with services.db.session() as session:
+        invite = await session.scalar(
+            select(Invite).where(func.upper(Invite.code) == wanted.strip().upper())
+        )
+        if invite is not None and invite.used_at is None:
+            return f"invite-{invite.code}", f"/start {invite.code}"
+
+        query = select(Cfa).where(func.lower(Cfa.name) == wanted.strip().lower())
+        if wanted.strip().isdigit():
+            query = select(Cfa).where(Cfa.id == int(wanted))
+        matches = (await session.scalars(query)).unique().all()
+        if invite is not None and invite.cfa_id is not None:
+            matches = [await session.get_one(Cfa, invite.cfa_id)]
+        if len(matches) != 1:
+            problem = "several CFAs have that name; use the id" if matches else "no such CFA"
+            raise HelpdeskError(f"{problem}: {wanted} (see helpdesk cfa list)")
+
+        address = f"cfa-{matches[0].id}"
+        exists = await session.scalar(
+            select(ChannelIdentity.id).where(
+                ChannelIdentity.channel == "terminal", ChannelIdentity.address == address
+            )
+        )
+        if exists is None:
+            session.add(ChannelIdentity(cfa_id=matches[0].id, channel="terminal", address=address))
+        return address, "/start"
+
+
+@app.command("serve")
+def serve() -> None:
+    """Run the web app (webhooks, /healthz) and, with a token and no webhook URL, polling."""
+    import uvicorn
+
+    from core.web import create_app
+
+    settings = get_settings()
+    logging.getLogger().setLevel(settings.log_level.upper())
+    uvicorn.run(
+        create_app(settings),
+        host=settings.web_host,
+        port=settings.web_port,
+        log_level=settings.log_level.lower(),
+    )

@@ -1,0 +1,58 @@
+"""Settings, read once from the environment and an optional ``.env`` file.
+
+Every setting is documented in the README's configuration table; the defaults need
+nothing outside this folder (a SQLite file and media under ``var/``).
+"""
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """The service's configuration; each field is ``HELPDESK_<NAME>`` in the environment."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="HELPDESK_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    data_dir: Path = PROJECT_ROOT / "var"
+    database_url: str | None = None
+    media_dir: Path | None = None
+    content_dir: Path = PROJECT_ROOT / "content"
+    locales_dir: Path = PROJECT_ROOT / "locales"
+    log_level: str = "INFO"
+
+    web_host: str = "127.0.0.1"
+    web_port: int = 8000
+
+    telegram_token: SecretStr | None = None
+    telegram_bot_username: str | None = None
+    telegram_api_base: str | None = None
+    telegram_webhook_url: str | None = None
+    telegram_webhook_secret: SecretStr | None = None
+
+    invite_valid_days: int = 30
+    sqlite_busy_timeout_ms: int = 10_000
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The SQLAlchemy URL in use: the configured one, or the SQLite file under data_dir."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{self.data_dir / 'helpdesk.db'}"
+
+    @property
+    def resolved_media_dir(self) -> Path:
+        """Where photos, voice notes and rendered audio are kept."""
+        return self.media_dir or self.data_dir / "media"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read on first use."""
+    return Settings()

@@ -1,0 +1,220 @@
+"""The data model: who reports (communities, CFAs and their channel identities), what
+they report (survey definitions, conversation sessions, reports, media) and the ledger
+that makes intake idempotent (processed updates).
+
+Report status lifecycle (later stages come with the staff desk)::
+
+    received ──> validated ──> (attached to an issue) ──> ... ──> resolved
+        └──────> rejected / duplicate
+"""
+
+from datetime import datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import JSON, BigInteger, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from core.db import UtcDateTime, utcnow
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every table; ``Base.metadata`` is what Alembic compares."""
+
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UtcDateTime,
+        dict[str, Any]: JSON,
+        list[Any]: JSON,
+    }
+
+
+class Community(Base):
+    """A place the programme serves: a ward, or the local equivalent."""
+
+    __tablename__ = "community"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[dict[str, Any]]
+    district: Mapped[str] = mapped_column(String(120))
+    municipality: Mapped[str] = mapped_column(String(160))
+    ward: Mapped[str] = mapped_column(String(40))
+    timezone: Mapped[str] = mapped_column(String(64))
+    languages: Mapped[list[Any]]
+
+    def display_name(self, language: str) -> str:
+        """The community's name in ``language``, or in English, or its code."""
+        return str(self.name.get(language) or self.name.get("en") or self.code)
+
+
+class Cfa(Base):
+    """A Community Frontline Associate: a registered volunteer reporter."""
+
+    __tablename__ = "cfa"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    community_id: Mapped[int] = mapped_column(ForeignKey("community.id"))
+    language: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    community: Mapped[Community] = relationship(lazy="joined")
+    identities: Mapped[list["ChannelIdentity"]] = relationship(back_populates="cfa")
+
+
+class ChannelIdentity(Base):
+    """How one CFA is reached on one channel: a Telegram chat id, a WhatsApp number."""
+
+    __tablename__ = "channel_identity"
+    __table_args__ = (UniqueConstraint("channel", "address"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cfa_id: Mapped[int] = mapped_column(ForeignKey("cfa.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(16))
+    address: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    cfa: Mapped[Cfa] = relationship(back_populates="identities", lazy="joined")
+
+
+class Invite(Base):
+    """A one-time code with which a new CFA registers (``/start <code>``)."""
+
+    __tablename__ = "invite"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("community.id"))
+    language: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    cfa_id: Mapped[int | None] = mapped_column(ForeignKey("cfa.id"))
+
+    community: Mapped[Community] = relationship(lazy="joined")
+
+
+class SurveyDefinition(Base):
+    """One version of a survey file from ``content/surveys``, frozen as it was loaded.
+
+    A conversation keeps the version it started with, so an editor changing a survey
+    never breaks a CFA who is half-way through it.
+    """
+
+    __tablename__ = "survey_definition"
+    __table_args__ = (UniqueConstraint("survey_id", "checksum"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    survey_id: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int]
+    kind: Mapped[str] = mapped_column(String(16))
+    checksum: Mapped[str] = mapped_column(String(64))
+    definition: Mapped[dict[str, Any]]
+    loaded_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ConversationSession(Base):
+    """Where one CFA is in the conversation; saved before every reply.
+
+    Lifecycle::
+
+        idle ──/survey, /report──> asking ──last question──> review ──send──> idle
+                                     ^ │ /back                       │ change an answer
+                                     └─┘<────────────────────────────┘
+        asking, review ──/cancel──> cancelling ──yes──> idle (──no──> where it was)
+        any state ──/language──> language ──chosen──> where it was
+
+    The next question is always the first applicable one without an answer, so /back and
+    "change an answer" need no history: they clear nothing and move ``question_id``.
+    """
+
+    __tablename__ = "conversation_session"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cfa_id: Mapped[int] = mapped_column(ForeignKey("cfa.id", ondelete="CASCADE"), unique=True)
+    state: Mapped[str] = mapped_column(String(16), default="idle")
+    survey_definition_id: Mapped[int | None] = mapped_column(ForeignKey("survey_definition.id"))
+    question_id: Mapped[str | None] = mapped_column(String(64))
+    answers: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    draft: Mapped[list[Any] | None]
+    resume_state: Mapped[str | None] = mapped_column(String(16))
+    started_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    survey: Mapped[SurveyDefinition | None] = relationship(lazy="joined")
+
+
+class Report(Base):
+    """What a CFA sent: a completed survey or a problem report, with its answers."""
+
+    __tablename__ = "report"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reference: Mapped[str] = mapped_column(String(32), unique=True)
+    cfa_id: Mapped[int] = mapped_column(ForeignKey("cfa.id"))
+    community_id: Mapped[int] = mapped_column(ForeignKey("community.id"))
+    survey_definition_id: Mapped[int] = mapped_column(ForeignKey("survey_definition.id"))
+    kind: Mapped[str] = mapped_column(String(16))
+    category: Mapped[str] = mapped_column(String(64))
+    language: Mapped[str] = mapped_column(String(16))
+    channel: Mapped[str] = mapped_column(String(16))
+    answers: Mapped[dict[str, Any]]
+    location_lat: Mapped[float | None] = mapped_column(Float)
+    location_lon: Mapped[float | None] = mapped_column(Float)
+    location_text: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="received")
+    submitted_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    cfa: Mapped[Cfa] = relationship(lazy="joined")
+    community: Mapped[Community] = relationship(lazy="joined")
+    survey: Mapped[SurveyDefinition] = relationship(lazy="joined")
+    media: Mapped[list["Media"]] = relationship(back_populates="report")
+
+
+class Media(Base):
+    """A photo or voice note a CFA sent, stored under the media folder."""
+
+    __tablename__ = "media"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cfa_id: Mapped[int] = mapped_column(ForeignKey("cfa.id"))
+    report_id: Mapped[int | None] = mapped_column(ForeignKey("report.id"))
+    question_id: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))
+    path: Mapped[str] = mapped_column(String(300))
+    mime_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    source_id: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    report: Mapped[Report | None] = relationship(back_populates="media")
+
+
+class ProcessedUpdate(Base):
+    """The intake ledger: one row per update a channel delivered, whatever it was.
+
+    The primary key makes a redelivered update a conflict in the database, so it is
+    processed once even when two deliveries arrive at the same moment. ``payload`` holds
+    the raw update only until it is processed, so an update accepted by the webhook but
+    interrupted by a crash is processed after the restart, and nothing about a person
+    stays here once it has been handled.
+    """
+
+    __tablename__ = "processed_update"
+
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    update_key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    processed_at: Mapped[datetime | None]
+    payload: Mapped[dict[str, Any] | None]
+
+
+class Counter(Base):
+    """A named sequence, such as the yearly number in report references."""
+
+    __tablename__ = "counter"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[int] = mapped_column(Integer, default=0)

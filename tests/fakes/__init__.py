@@ -1,0 +1,1 @@
+"""Fakes of external services (Telegram Bot API, ...) used by tests and benchmarks."""
