@@ -88,7 +88,9 @@ async def load_conversation(session: AsyncSession, cfa: Cfa) -> ConversationSess
     take turns; SQLite's immediate transactions already serialise every writer.
     """
     conversation = await session.scalar(
-        select(ConversationSession).where(ConversationSession.cfa_id == cfa.id).with_for_update(of=ConversationSession)
+        select(ConversationSession)
+        .where(ConversationSession.cfa_id == cfa.id)
+        .with_for_update(of=ConversationSession)
     )
     if conversation is None:
         conversation = ConversationSession(cfa_id=cfa.id, state="idle", answers={})

@@ -43,7 +43,7 @@ from aiogram.types import (
 )
 
 from bot import store
-from bot.channels.base import read_typed, split_text
+from bot.channels.base import read_typed, split_text, utf16_length
 from bot.engine import Engine
 from bot.media import save_media
 from bot.messages import Incoming, Kind, Reply
@@ -88,6 +88,8 @@ class TelegramChannel:
         self.dispatcher.include_router(self._router())
         self._chat_locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._in_flight: set[str] = set()
+        # Updates whose ledger row the engine closed in its own transaction.
+        self._marked_by_engine: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
 
     # Intake -----------------------------------------------------------------------------
@@ -148,7 +150,9 @@ class TelegramChannel:
             return None
         finally:
             self._in_flight.discard(key)
-            if not data.get("engine_marked"):
+            if key in self._marked_by_engine:
+                self._marked_by_engine.discard(key)
+            else:
                 async with self.engine.db.session() as session:
                     await store.mark_processed(session, CHANNEL, key)
 
@@ -173,24 +177,22 @@ class TelegramChannel:
         router.callback_query.register(self._on_callback)
         return router
 
-    async def _on_message(self, message: Message, update_key: str, data: dict[str, Any]) -> None:
+    async def _on_message(self, message: Message, update_key: str) -> None:
         incoming = await self._incoming(message)
-        await self._converse(message.chat.id, incoming, update_key, data)
+        await self._converse(message.chat.id, incoming, update_key)
 
-    async def _on_edited(self, message: Message, update_key: str, data: dict[str, Any]) -> None:
+    async def _on_edited(self, message: Message, update_key: str) -> None:
         language = message.from_user.language_code if message.from_user else None
         incoming = Incoming(Kind.EDITED, client_language=language)
-        await self._converse(message.chat.id, incoming, update_key, data)
+        await self._converse(message.chat.id, incoming, update_key)
 
-    async def _on_callback(
-        self, query: CallbackQuery, update_key: str, data: dict[str, Any]
-    ) -> None:
+    async def _on_callback(self, query: CallbackQuery, update_key: str) -> None:
         chat_id = query.message.chat.id if query.message else query.from_user.id
         incoming = Incoming(
             Kind.BUTTON, data=query.data or "", client_language=query.from_user.language_code
         )
         message_id = query.message.message_id if query.message else None
-        await self._converse(chat_id, incoming, update_key, data, edit_message_id=message_id)
+        await self._converse(chat_id, incoming, update_key, edit_message_id=message_id)
         await self._answer_callback(query)
 
     async def _converse(
@@ -198,7 +200,6 @@ class TelegramChannel:
         chat_id: int,
         incoming: Incoming,
         update_key: str,
-        data: dict[str, Any],
         edit_message_id: int | None = None,
     ) -> None:
         started = time.perf_counter()
@@ -207,7 +208,7 @@ class TelegramChannel:
             replies = await self.engine.handle(
                 CHANNEL, str(chat_id), incoming, update_key=update_key
             )
-            data["engine_marked"] = True
+            self._marked_by_engine.add(update_key)
             await self.send(chat_id, replies, edit_message_id=edit_message_id)
         logger.debug(
             "chat %s update %s answered in %.1f ms",
@@ -278,7 +279,7 @@ class TelegramChannel:
                 continue
             for text, markup in render(reply):
                 await self._call(
-                    chat_id, self.bot.send_message(chat_id, text, reply_markup=markup)
+                    chat_id, SendMessage(chat_id=chat_id, text=text, reply_markup=markup)
                 )
 
     async def _edit(self, chat_id: int, message_id: int, reply: Reply) -> None:
@@ -368,14 +369,24 @@ def render(reply: Reply) -> list[tuple[str, InlineKeyboardMarkup | None]]:
     """A reply as HTML messages within Telegram's limit; the keyboard goes on the last.
 
     The plain text is cut first and each piece escaped after, so a cut can never fall
-    inside a tag or an entity.
+    inside a tag or an entity. Pieces are kept within the limit even as escaped HTML
+    (``&`` becomes five characters), which is stricter than Telegram's count.
     """
-    pieces = split_text(reply.text, TEXT_LIMIT)
-    rendered = [html.escape(piece, quote=False) for piece in pieces]
-    if reply.title:
-        rendered[0] = f"<b>{html.escape(reply.title, quote=False)}</b>\n{rendered[0]}"
+    title = f"<b>{html.escape(reply.title, quote=False)}</b>\n" if reply.title else ""
+    rendered = [html.escape(piece, quote=False) for piece in _fitting(reply.text, TEXT_LIMIT)]
+    rendered[0] = title + rendered[0]
     markup = keyboard(reply)
     return [(text, markup if i == len(rendered) - 1 else None) for i, text in enumerate(rendered)]
+
+
+def _fitting(text: str, limit: int) -> list[str]:
+    pieces = []
+    for piece in split_text(text, limit):
+        if utf16_length(html.escape(piece, quote=False)) > TEXT_LIMIT and limit > 64:
+            pieces.extend(_fitting(piece, limit // 2))
+        else:
+            pieces.append(piece)
+    return pieces
 
 
 def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
