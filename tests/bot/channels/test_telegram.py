@@ -7,11 +7,13 @@ import html
 import httpx
 from sqlalchemy import func, select
 
+from bot import store
 from bot.channels.telegram import TEXT_LIMIT, render
 from bot.messages import Button, Reply
 from core.models import Cfa, Media, ProcessedUpdate, Report
 from tests.bot.channels.conftest import RunningService, TelegramUser
-from tests.fakes.bot_api import FakeBotApi
+from core.config import Settings
+from tests.fakes.bot_api import FakeBotApi, load_update
 from tests.helpers import make_invite
 
 
@@ -182,3 +184,46 @@ def test_long_texts_are_split_below_the_limit_without_breaking_markup() -> None:
     rejoined = "".join(html.unescape(text) for text, _ in pieces).replace("<b>Title & <more></b>\n", "")
     assert rejoined.replace("\n", "").replace(" ", "") == body.replace("\n", "").replace(" ", "")
     assert TEXT_LIMIT < 4096
+
+
+async def test_long_polling_serves_the_same_conversation(
+    telegram_settings: Settings, fake_api: FakeBotApi
+) -> None:
+    polling = telegram_settings.model_copy(update={"telegram_webhook_url": None})
+    running = RunningService(polling)
+    await running.start()
+    try:
+        await make_invite(running.services, "POLL-1", language="en")
+        update = load_update("text_start_deeplink")
+        update["message"]["text"] = "/start POLL-1"
+        fake_api.push_update(update)
+        fake_api.push_update(update)  # redelivered: answered once
+
+        calls = await fake_api.wait_for("sendMessage", count=2, timeout=10)
+        await asyncio.sleep(0.3)
+    finally:
+        await running.stop()
+
+    texts = [c.params["text"] for c in fake_api.calls_of("sendMessage")]
+    assert "Welcome, Sita!" in calls[0].params["text"]
+    assert len(texts) == 2, texts
+    assert fake_api.calls_of("deleteWebhook") and not fake_api.calls_of("setWebhook")
+
+
+async def test_update_accepted_before_a_crash_is_handled_at_the_next_start(
+    sita: TelegramUser, service: RunningService
+) -> None:
+    await register(sita)
+    await service.stop()
+    update = sita.update("text_nepali_answer", text="/survey",
+                         entities=[{"offset": 0, "length": 7, "type": "bot_command"}])
+    async with service.services.db.session() as session:
+        await store.record_update(session, "telegram", str(update["update_id"]), update)
+
+    await service.start()
+    await service.settle()
+
+    assert any("1/8" in text or "१/८" in text for text in sita.new_texts())
+    async with service.services.db.session() as session:
+        row = await session.get(ProcessedUpdate, ("telegram", str(update["update_id"])))
+    assert row is not None and row.processed_at is not None and row.payload is None
