@@ -117,12 +117,19 @@ def parse_choice(text: str, question: Question, languages: list[str], t: Transla
 
 
 def parse_choices(text: str, question: Question, languages: list[str], t: Translator) -> list[str]:
-    """Several choices typed at once, separated by commas or spaces (``1, 3``)."""
-    parts = [part for part in re.split(r"[,;\s]+", text.strip()) if part]
-    values = _match_choices(parts, question, languages) or _match_choices(
-        [text], question, languages
-    )
-    if values is None:
+    """Several choices typed at once: ``1, 3``, ``१ ३`` or labels separated by commas.
+
+    Commas and semicolons separate first, since labels may have spaces (``No supply``);
+    a part that is no label is then read as numbers or words separated by spaces.
+    """
+    values: list[str] = []
+    for part in filter(None, (p.strip() for p in re.split(r"[,;]+", text))):
+        found = _match_choices([part], question, languages)
+        found = found or _match_choices(part.split(), question, languages)
+        if found is None:
+            raise InvalidAnswer(_choose_message(question, t))
+        values.extend(found)
+    if not values:
         raise InvalidAnswer(_choose_message(question, t))
     return check_choice_count(list(dict.fromkeys(values)), question, t)
 

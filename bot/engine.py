@@ -14,6 +14,7 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import prompts, store
@@ -93,7 +94,7 @@ class Engine:
             if cfa is None:
                 return False
             conversation = await session.scalar(
-                store.select(ConversationSession).where(ConversationSession.cfa_id == cfa.id)
+                select(ConversationSession).where(ConversationSession.cfa_id == cfa.id)
             )
             if conversation is None or conversation.state != "asking":
                 return False
@@ -548,8 +549,9 @@ class Turn:
         conversation.question_id = question_id
         current = conversation.answers.get(question_id)
         question = self.survey.question(question_id)
-        is_list = question.type == QuestionType.MULTIPLE_CHOICE and isinstance(current, list)
-        conversation.draft = list(current) if is_list else None
+        conversation.draft = None
+        if question.type == QuestionType.MULTIPLE_CHOICE and isinstance(current, list):
+            conversation.draft = list(current)
 
     def _applicable(self, answers: dict[str, Any]) -> list[Question]:
         # A question whose condition is not decided yet counts as coming, so "question 3

@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 
 
 def _insert(session: AsyncSession, table: Any) -> Any:
-    dialect = session.bind.dialect.name
+    dialect = session.get_bind().dialect.name
     return pg_insert(table) if dialect == "postgresql" else sqlite_insert(table)
 
 
@@ -48,7 +48,7 @@ async def record_update(
         .values(channel=channel, update_key=key, received_at=utcnow(), payload=payload)
         .on_conflict_do_nothing(index_elements=["channel", "update_key"])
     )
-    result = await session.execute(statement)
+    result: Any = await session.execute(statement)
     return bool(result.rowcount)
 
 

@@ -162,8 +162,7 @@ def load_survey(path: Path, languages: list[str], *, root: Path | None = None) -
     try:
         survey = Survey.model_validate(data)
     except ValidationError as error:
-        first = error.errors()[0]
-        raise ContentError(shown, _key(first["loc"]), _explain(first)) from error
+        raise ContentError(shown, *_most_telling(error)) from error
 
     _check_semantics(survey, languages, shown)
     logger.debug("loaded survey %s v%d from %s", survey.id, survey.version, shown)
@@ -202,6 +201,14 @@ def _read_yaml(path: Path, shown: str) -> Any:
         mark = getattr(error, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else "(file)"
         raise ContentError(shown, where, f"is not valid YAML: {error}") from error
+
+
+def _most_telling(error: ValidationError) -> tuple[str, str]:
+    # A misspelt key shows up twice: as an unknown key and as the missing real one. The
+    # unknown key is what the editor typed, so it is the one to show.
+    problems = error.errors()
+    chosen = next((p for p in problems if p["type"] == "extra_forbidden"), problems[0])
+    return _key(chosen["loc"]), _explain(chosen)
 
 
 def _key(location: tuple[int | str, ...]) -> str:

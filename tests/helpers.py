@@ -12,15 +12,24 @@ from core.services import Services
 
 
 async def make_invite(
-    services: Services, code: str, *, language: str = "ne", name: str | None = "Sita",
+    services: Services,
+    code: str,
+    *,
+    language: str = "ne",
+    name: str | None = "Sita",
     community: str = "dhading-gajuri-3",
 ) -> Invite:
     """Create an invite for the sample deployment's community."""
     async with services.db.session() as session:
         found = await session.scalar(select(Community).where(Community.code == community))
         assert found is not None
-        invite = Invite(code=code, community_id=found.id, language=language, name=name,
-                        expires_at=utcnow() + timedelta(days=7))
+        invite = Invite(
+            code=code,
+            community_id=found.id,
+            language=language,
+            name=name,
+            expires_at=utcnow() + timedelta(days=7),
+        )
         session.add(invite)
     return invite
 

@@ -20,9 +20,25 @@ REQUIRED = ["en", "ne", "fr"]
 def extracted_ids(tmp_path: Path) -> set[str]:
     template = tmp_path / "messages.pot"
     subprocess.run(
-        [sys.executable, "-m", "babel.messages.frontend", "extract", "-F", "babel.cfg",
-         "-k", "N_", "-k", "ngettext:1,2", "--no-location", "-o", str(template), "."],
-        cwd=PROJECT_ROOT, check=True, capture_output=True,
+        [
+            sys.executable,
+            "-m",
+            "babel.messages.frontend",
+            "extract",
+            "-F",
+            "babel.cfg",
+            "-k",
+            "N_",
+            "-k",
+            "ngettext:1,2",
+            "--no-location",
+            "-o",
+            str(template),
+            ".",
+        ],
+        cwd=PROJECT_ROOT,
+        check=True,
+        capture_output=True,
     )
     return _ids(template)
 
@@ -49,8 +65,11 @@ def test_catalog_has_every_text_translated_and_nothing_fuzzy(language: str) -> N
 
     template = _ids(LOCALES / "messages.pot")
     ids = {m.id if isinstance(m.id, str) else m.id[0] for m in catalog if m.id}
-    untranslated = [m.id for m in catalog if m.id and not all(
-        m.string if isinstance(m.string, tuple) else [m.string])]
+    untranslated = [
+        m.id
+        for m in catalog
+        if m.id and not all(m.string if isinstance(m.string, tuple) else [m.string])
+    ]
     fuzzy = [m.id for m in catalog if m.id and m.fuzzy]
     problems = [(m.id, [str(e) for e in errors]) for m, errors in catalog.check()]
 
@@ -68,9 +87,10 @@ def test_each_update_gets_its_own_language() -> None:
 def test_plural_forms_follow_the_language() -> None:
     french = translator("fr")
 
-    one = french.ngettext("Please choose at least %(count)s option.",
-                          "Please choose at least %(count)s options.", 1)
-    two = french.ngettext("Please choose at least %(count)s option.",
-                          "Please choose at least %(count)s options.", 2)
+    one = french.ngettext(
+        "Please choose at least %(count)s option.", "Please choose at least %(count)s options.", 1
+    )
+    two = french.ngettext(
+        "Please choose at least %(count)s option.", "Please choose at least %(count)s options.", 2
+    )
     assert one != two
-

@@ -49,6 +49,7 @@ from bot.media import save_media
 from bot.messages import Incoming, Kind, Reply
 from bot.prompts import COMMANDS
 from core.errors import HelpdeskError
+from core.models import ProcessedUpdate
 
 logger = logging.getLogger(__name__)
 
@@ -162,7 +163,7 @@ class TelegramChannel:
                 return True
             # Polling hands back an update until a later getUpdates confirms it; one
             # recorded but not processed was interrupted, so it is handled now.
-            row = await session.get(store.ProcessedUpdate, (CHANNEL, key))
+            row = await session.get(ProcessedUpdate, (CHANNEL, key))
             pending = row is not None and row.processed_at is None and key not in self._in_flight
         if not pending:
             logger.info("update %s delivered again; already handled, dropped", key)

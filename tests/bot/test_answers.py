@@ -222,11 +222,6 @@ def test_parse_choices_accepts_one_label_of_several_words() -> None:
     assert parse_choices("No supply", multiple(), LANGUAGES, t("en")) == ["no_supply"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="parse_choices splits on spaces before commas, so labels of several words "
-    "('No supply', 'आपूर्ति ठप्प') cannot be listed with another choice",
-)
 def test_parse_choices_accepts_labels_of_several_words_separated_by_commas() -> None:
     assert parse_choices("No supply, Unsafe", multiple(), LANGUAGES, t("en")) == [
         "no_supply",

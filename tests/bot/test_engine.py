@@ -9,7 +9,9 @@ from core.services import Services
 from tests.helpers import Person, make_invite
 
 
-async def registered(services: Services, code: str = "INV-ENGINE1", language: str = "en") -> Person:
+async def registered(
+    services: Services, code: str = "INV-ENGINE1", language: str = "en"
+) -> Person:
     await make_invite(services, code, language=language)
     person = Person(services)
     await person.say(f"/start {code}")
@@ -205,8 +207,9 @@ async def test_update_key_is_marked_processed_with_the_step(services: Services) 
     async with services.db.session() as session:
         assert await store.record_update(session, "terminal", "u-1", {"x": 1})
         assert not await store.record_update(session, "terminal", "u-1", {"x": 1})
-    await services.engine.handle("terminal", "nobody", Incoming(Kind.TEXT, text="hi"),
-                                 update_key="u-1")
+    await services.engine.handle(
+        "terminal", "nobody", Incoming(Kind.TEXT, text="hi"), update_key="u-1"
+    )
 
     async with services.db.session() as session:
         row = await session.get(ProcessedUpdate, ("terminal", "u-1"))

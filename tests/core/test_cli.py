@@ -14,11 +14,20 @@ from core.config import PROJECT_ROOT
 HELPDESK = str(Path(sys.executable).parent / "helpdesk")
 
 
-def run(data_dir: Path, *args: str, stdin: str = "", **env: str) -> subprocess.CompletedProcess[str]:
+def run(
+    data_dir: Path, *args: str, stdin: str = "", **env: str
+) -> subprocess.CompletedProcess[str]:
     environment = {**os.environ, "HELPDESK_DATA_DIR": str(data_dir), **env}
     environment.pop("HELPDESK_DATABASE_URL", None)
-    return subprocess.run([HELPDESK, *args], input=stdin, capture_output=True, text=True,
-                          env=environment, cwd=data_dir, timeout=120)
+    return subprocess.run(
+        [HELPDESK, *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=environment,
+        cwd=data_dir,
+        timeout=120,
+    )
 
 
 @pytest.fixture
@@ -38,17 +47,20 @@ def invite(data_dir: Path, *args: str) -> str:
 
 def test_new_user_walks_the_monthly_survey_in_nepali_and_sees_the_report(data_dir: Path) -> None:
     code = invite(data_dir, "--language", "ne", "--name", "Sita Tamang")
-    answers = "\n".join([
-        "a",        # menu: monthly survey
-        "b",        # water: irregular
-        "१२",       # households, Devanagari digits
-        "a",        # health post: yes
-        "d", "j",   # problems: health, done
-        "c",        # last meeting: skip (after the today / yesterday buttons)
-        "a",        # location: skip
-        "धारा तीन हप्तादेखि बन्द छ।",
-        "a",        # review: send
-    ])
+    answers = "\n".join(
+        [
+            "a",  # menu: monthly survey
+            "b",  # water: irregular
+            "१२",  # households, Devanagari digits
+            "a",  # health post: yes
+            "d",
+            "j",  # problems: health, done
+            "c",  # last meeting: skip (after the today / yesterday buttons)
+            "a",  # location: skip
+            "धारा तीन हप्तादेखि बन्द छ।",
+            "a",  # review: send
+        ]
+    )
 
     chat = run(data_dir, "chat", "--cfa", code, stdin=answers + "\n")
     reports = run(data_dir, "reports", "list")
@@ -66,8 +78,9 @@ def test_content_check_names_the_file_and_key_of_a_mistake(tmp_path: Path) -> No
     content = tmp_path / "content"
     shutil.copytree(PROJECT_ROOT / "content", content)
     survey = content / "surveys" / "monthly.yaml"
-    survey.write_text(survey.read_text(encoding="utf-8").replace("type: yes_no", "type: yesno"),
-                      encoding="utf-8")
+    survey.write_text(
+        survey.read_text(encoding="utf-8").replace("type: yes_no", "type: yesno"), encoding="utf-8"
+    )
 
     result = run(tmp_path, "content", "check", HELPDESK_CONTENT_DIR=str(content))
 

@@ -17,8 +17,9 @@ async def test_timestamps_come_back_identical_and_aware(db_url: str) -> None:
     moment = datetime(2026, 3, 7, 18, 30, 15, 123456, tzinfo=UTC)
 
     async with db.session() as session:
-        session.add(ProcessedUpdate(channel="t", update_key="a",
-                                    received_at=moment.astimezone(kathmandu)))
+        session.add(
+            ProcessedUpdate(channel="t", update_key="a", received_at=moment.astimezone(kathmandu))
+        )
     async with db.session() as session:
         row = await session.scalar(select(ProcessedUpdate))
     await db.dispose()
@@ -34,8 +35,9 @@ async def test_naive_timestamps_are_refused(db_url: str) -> None:
     try:
         with pytest.raises(Exception, match="naive datetime"):
             async with db.session() as session:
-                session.add(ProcessedUpdate(channel="t", update_key="n",
-                                            received_at=datetime(2026, 1, 1)))
+                session.add(
+                    ProcessedUpdate(channel="t", update_key="n", received_at=datetime(2026, 1, 1))
+                )
     finally:
         await db.dispose()
 

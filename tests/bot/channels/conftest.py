@@ -37,8 +37,9 @@ class RunningService:
 
     async def start(self) -> None:
         self.app = create_app(self.settings)
-        config = uvicorn.Config(self.app, host="127.0.0.1", port=0, log_level="warning",
-                                lifespan="on")
+        config = uvicorn.Config(
+            self.app, host="127.0.0.1", port=0, log_level="warning", lifespan="on"
+        )
         self._server = uvicorn.Server(config)
         self._task = asyncio.create_task(self._server.serve())
         while not self._server.started:
@@ -67,8 +68,14 @@ class TelegramUser:
 
     _ids = itertools.count(920000000)
 
-    def __init__(self, service: RunningService, api: FakeBotApi, client: httpx.AsyncClient,
-                 chat_id: int = CHAT_ID, language: str = "ne") -> None:
+    def __init__(
+        self,
+        service: RunningService,
+        api: FakeBotApi,
+        client: httpx.AsyncClient,
+        chat_id: int = CHAT_ID,
+        language: str = "ne",
+    ) -> None:
         self.service = service
         self.api = api
         self.client = client
@@ -82,8 +89,12 @@ class TelegramUser:
         update["update_id"] = next(self._ids)
         key = next(k for k in ("message", "edited_message", "callback_query") if k in update)
         body = update[key]
-        people = [body.get("from"), body.get("chat"), body.get("message", {}).get("chat"),
-                  body.get("message", {}).get("from")]
+        people = [
+            body.get("from"),
+            body.get("chat"),
+            body.get("message", {}).get("chat"),
+            body.get("message", {}).get("from"),
+        ]
         for person in filter(None, people):
             person["id"] = self.chat_id
         if body.get("from"):
@@ -93,8 +104,9 @@ class TelegramUser:
 
     async def post(self, update: dict[str, Any], secret: str | None = SECRET) -> httpx.Response:
         headers = {SECRET_HEADER: secret} if secret is not None else {}
-        return await self.client.post(f"{self.service.url}/webhooks/telegram", json=update,
-                                      headers=headers)
+        return await self.client.post(
+            f"{self.service.url}/webhooks/telegram", json=update, headers=headers
+        )
 
     async def deliver(self, update: dict[str, Any]) -> list[str]:
         """Post an update, wait for its handling, return the texts the bot sent since."""
@@ -105,13 +117,16 @@ class TelegramUser:
 
     def new_texts(self) -> list[str]:
         calls = self.messages()
-        fresh = calls[self.seen:]
+        fresh = calls[self.seen :]
         self.seen = len(calls)
         return [plain(call) for call in fresh]
 
     def messages(self) -> list[Call]:
-        return [c for c in self.api.calls_of("sendMessage")
-                if c.params.get("chat_id") == self.chat_id and c.status == 200]
+        return [
+            c
+            for c in self.api.calls_of("sendMessage")
+            if c.params.get("chat_id") == self.chat_id and c.status == 200
+        ]
 
     async def say(self, text: str) -> list[str]:
         entities = [{"offset": 0, "length": len(text.split()[0]), "type": "bot_command"}]

@@ -10,9 +10,9 @@ from sqlalchemy import func, select
 from bot import store
 from bot.channels.telegram import TEXT_LIMIT, render
 from bot.messages import Button, Reply
+from core.config import Settings
 from core.models import Cfa, Media, ProcessedUpdate, Report
 from tests.bot.channels.conftest import RunningService, TelegramUser
-from core.config import Settings
 from tests.fakes.bot_api import FakeBotApi, load_update
 from tests.helpers import make_invite
 
@@ -115,8 +115,13 @@ async def test_awkward_messages_are_answered_and_the_question_is_kept(
     await sita.tap("start:report")
     await sita.tap("a:category:health")
 
-    for template in ["photo_without_caption", "sticker", "edited_message", "contact_share",
-                     "unknown_future_field"]:
+    for template in [
+        "photo_without_caption",
+        "sticker",
+        "edited_message",
+        "contact_share",
+        "unknown_future_field",
+    ]:
         texts = await sita.deliver(sita.update(template))
         assert texts, f"{template} got no answer"
         assert "२" in texts[-1] or "2" in texts[-1], f"{template} lost the question: {texts}"
@@ -136,8 +141,9 @@ async def test_voice_note_is_downloaded_and_linked_to_the_report(
     await sita.tap("a:urgency:high")
     await sita.tap("skip:photo")
     voice = sita.update("voice_note")
-    fake_api.add_file(voice["message"]["voice"]["file_id"], b"OggS-fake-opus-bytes",
-                      file_path="voice/file_7.oga")
+    fake_api.add_file(
+        voice["message"]["voice"]["file_id"], b"OggS-fake-opus-bytes", file_path="voice/file_7.oga"
+    )
     await sita.deliver(voice)
     await sita.tap("review:send")
 
@@ -181,7 +187,9 @@ def test_long_texts_are_split_below_the_limit_without_breaking_markup() -> None:
     assert len(pieces) > 1
     assert all(len(text.encode("utf-16-le")) // 2 <= 4096 for text, _ in pieces)
     assert all(markup is None for _, markup in pieces[:-1]) and pieces[-1][1] is not None
-    rejoined = "".join(html.unescape(text) for text, _ in pieces).replace("<b>Title & <more></b>\n", "")
+    rejoined = "".join(html.unescape(text) for text, _ in pieces).replace(
+        "<b>Title & <more></b>\n", ""
+    )
     assert rejoined.replace("\n", "").replace(" ", "") == body.replace("\n", "").replace(" ", "")
     assert TEXT_LIMIT < 4096
 
@@ -215,8 +223,11 @@ async def test_update_accepted_before_a_crash_is_handled_at_the_next_start(
 ) -> None:
     await register(sita)
     await service.stop()
-    update = sita.update("text_nepali_answer", text="/survey",
-                         entities=[{"offset": 0, "length": 7, "type": "bot_command"}])
+    update = sita.update(
+        "text_nepali_answer",
+        text="/survey",
+        entities=[{"offset": 0, "length": 7, "type": "bot_command"}],
+    )
     async with service.services.db.session() as session:
         await store.record_update(session, "telegram", str(update["update_id"]), update)
 
