@@ -113,6 +113,17 @@ class Engine:
         """The texts of ``language``."""
         return translator(language)
 
+    def apology(self, client_language: str | None) -> Reply:
+        """What to say when a step failed on our side and nothing of it was saved."""
+        config = self.deployment.config
+        language = negotiate(client_language, config.languages, config.default_language)
+        return Reply(
+            self.translator(language).gettext(
+                "Sorry, something went wrong on our side. Your earlier answers are safe; "
+                "please send your last message again."
+            )
+        )
+
     def _turn(self, session: AsyncSession, cfa: Cfa, channel: str) -> "Turn":
         return Turn(self, session, cfa, channel, self.translator(cfa.language))
 

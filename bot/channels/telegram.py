@@ -206,9 +206,14 @@ class TelegramChannel:
         started = time.perf_counter()
         # One chat's updates are applied in order, one at a time, by this process.
         async with self._chat_locks[chat_id]:
-            replies = await self.engine.handle(
-                CHANNEL, str(chat_id), incoming, update_key=update_key
-            )
+            try:
+                replies = await self.engine.handle(
+                    CHANNEL, str(chat_id), incoming, update_key=update_key
+                )
+            except Exception:
+                # The step was rolled back; say so rather than leave the CFA waiting.
+                await self.send(chat_id, [self.engine.apology(incoming.client_language)])
+                raise
             self._marked_by_engine.add(update_key)
             await self.send(chat_id, replies, edit_message_id=edit_message_id)
         logger.debug(

@@ -5,6 +5,7 @@ import asyncio
 import html
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 
 from bot import store
@@ -238,3 +239,43 @@ async def test_update_accepted_before_a_crash_is_handled_at_the_next_start(
     async with service.services.db.session() as session:
         row = await session.get(ProcessedUpdate, ("telegram", str(update["update_id"])))
     assert row is not None and row.processed_at is not None and row.payload is None
+
+
+async def test_markup_specials_arrive_literally_and_a_long_review_is_split(
+    sita: TelegramUser, fake_api: FakeBotApi
+) -> None:
+    specials = load_update("text_markdown_specials")["message"]["text"]
+    long_place = load_update("long_text_5000")["message"]["text"]
+    await register(sita)
+    await sita.tap("start:report")
+    await sita.tap("a:category:service_delivery")
+    await sita.deliver(sita.update("text_markdown_specials"))
+    await sita.say(long_place)
+    await sita.tap("a:urgency:low")
+    await sita.tap("skip:photo")
+    review = await sita.tap("skip:voice_note")
+
+    sent = [c.params["text"] for c in sita.messages()[-len(review) :]]
+    assert len(review) >= 2, "a review over 4096 characters goes in several messages"
+    assert all(len(text) <= 4096 for text in sent)
+    assert specials in "".join(review)
+    assert "&lt;how&gt; &amp; more" in "".join(sent)
+    assert [c for c in fake_api.calls if c.status != 200] == []
+
+
+async def test_a_failing_step_is_rolled_back_and_the_cfa_is_told(
+    sita: TelegramUser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await register(sita)
+    await walk_monthly_survey_to_question_three(sita)
+
+    async def broken(self: object, incoming: object) -> list[Reply]:
+        raise RuntimeError("simulated fault in a step")
+
+    with monkeypatch.context() as patch:
+        patch.setattr("bot.engine.Turn.step", broken)
+        apology = await sita.tap("a:health_post_open:yes")
+    resumed = await sita.say("/start")
+
+    assert "माफ" in apology[-1] or "Sorry" in apology[-1]
+    assert "स्वास्थ्य चौकी" in resumed[-1], "the failed answer was not saved, the question stays"
