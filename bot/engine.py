@@ -14,6 +14,7 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from babel.dates import format_date
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -34,7 +35,7 @@ from bot.surveys import MEDIA_TYPES, Question, QuestionType, Survey
 from core.db import Database
 from core.deployment import Deployment
 from core.i18n import Translator, negotiate, translator
-from core.models import Cfa, ConversationSession
+from core.models import Cfa, ConversationSession, SurveyDefinition
 
 logger = logging.getLogger(__name__)
 
@@ -98,16 +99,24 @@ class Engine:
             )
             if conversation is None or conversation.state != "asking":
                 return False
-            question = self.survey_of(conversation).question(conversation.question_id or "")
+            survey = await self.survey_version(session, conversation.survey_definition_id)
+            question = survey.question(conversation.question_id or "")
             return question.type.value == kind.value
 
-    def survey_of(self, conversation: ConversationSession) -> Survey:
-        """The survey version a conversation runs (definitions never change once stored)."""
-        definition = conversation.survey
-        assert definition is not None, "a conversation under way has a survey"
-        if definition.id not in self._surveys:
-            self._surveys[definition.id] = Survey.model_validate(definition.definition)
-        return self._surveys[definition.id]
+    async def survey_version(self, session: AsyncSession, definition_id: int | None) -> Survey:
+        """A stored survey version, parsed once per process: versions never change.
+
+        Raises:
+            LookupError: no conversation under way, or the version is not stored.
+        """
+        if definition_id is None:
+            raise LookupError("no survey is under way")
+        if definition_id not in self._surveys:
+            definition = await session.get(SurveyDefinition, definition_id)
+            if definition is None:
+                raise LookupError(f"survey version {definition_id} is not stored")
+            self._surveys[definition_id] = Survey.model_validate(definition.definition)
+        return self._surveys[definition_id]
 
     def translator(self, language: str) -> Translator:
         """The texts of ``language``."""
@@ -173,10 +182,15 @@ class Turn:
     channel: str
     t: Translator
     conversation: ConversationSession | None = None
+    _survey: Survey | None = None
 
     async def step(self, incoming: Incoming) -> list[Reply]:
         """Route the message by its kind and the conversation's state."""
         self.conversation = await store.load_conversation(self.session, self.cfa)
+        if self.conversation.survey_definition_id is not None:
+            self._survey = await self.engine.survey_version(
+                self.session, self.conversation.survey_definition_id
+            )
 
         if incoming.kind == Kind.COMMAND:
             return await self._command(incoming)
@@ -209,7 +223,8 @@ class Turn:
 
     @property
     def survey(self) -> Survey:
-        return self.engine.survey_of(self._conversation)
+        assert self._survey is not None, "a survey is under way"
+        return self._survey
 
     async def welcome(self) -> list[Reply]:
         """The first message a newly registered CFA gets."""
@@ -483,7 +498,7 @@ class Turn:
         conversation = self._conversation
         conversation.state = "asking"
         conversation.survey_definition_id = definition.id
-        conversation.survey = definition
+        self._survey = await self.engine.survey_version(self.session, definition.id)
         conversation.answers = {}
         conversation.draft = None
         conversation.started_at = datetime.now(ZoneInfo("UTC"))
@@ -549,7 +564,7 @@ class Turn:
         conversation.state = "idle"
         conversation.resume_state = None
         conversation.survey_definition_id = None
-        conversation.survey = None
+        self._survey = None
         conversation.question_id = None
         conversation.answers = {}
         conversation.draft = None
@@ -622,12 +637,11 @@ class Turn:
         if not reports:
             return Reply(self.t.gettext("You have not sent any report yet."))
 
-        from babel.dates import format_date
-
         zone = ZoneInfo(self.cfa.community.timezone)
         lines = []
         for report in reports:
-            title = text_of(Survey.model_validate(report.survey.definition).title, self.t.language)
+            survey = await self.engine.survey_version(self.session, report.survey_definition_id)
+            title = text_of(survey.title, self.t.language)
             status = self.t.gettext(STATUS_LABELS.get(report.status, report.status))
             day = format_date(report.submitted_at.astimezone(zone), "medium", locale=self.t.locale)
             lines.append(f"{report.reference} · {title} · {day}\n   {status}")

@@ -142,8 +142,6 @@ class ConversationSession(Base):
     started_at: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
-    survey: Mapped[SurveyDefinition | None] = relationship(lazy="joined")
-
 
 class Report(Base):
     """What a CFA sent: a completed survey or a problem report, with its answers."""
@@ -168,7 +166,7 @@ class Report(Base):
 
     cfa: Mapped[Cfa] = relationship(lazy="joined")
     community: Mapped[Community] = relationship(lazy="joined")
-    survey: Mapped[SurveyDefinition] = relationship(lazy="joined")
+    survey: Mapped[SurveyDefinition] = relationship()
     media: Mapped[list["Media"]] = relationship(back_populates="report")
 
 
