@@ -7,7 +7,7 @@ as their number or their label in any of the deployment's languages.
 
 import re
 import unicodedata
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -86,16 +86,39 @@ def parse_date(text: str, question: Question, t: Translator, today: date) -> str
     Returns:
         The date in ISO form.
     """
+    typed = ascii_digits(text.strip())
     shortcuts = {"today": today, "yesterday": today - timedelta(days=1)}
-    value = shortcuts.get(text.strip().lower()) or _typed_date(ascii_digits(text.strip()))
-    if value is None:
+    if typed.lower() in shortcuts:
+        return _checked_date(shortcuts[typed.lower()], question, t, today).isoformat()
+
+    parts = _date_parts(typed)
+    if parts is None:
         raise InvalidAnswer(
             t.gettext("Please send a date as day/month/year, for example %(example)s.")
             % {"example": today.strftime("%d/%m/%Y")}
         )
+    # Nepal's Bikram Sambat calendar runs about 57 years ahead of the Gregorian one.
+    if parts[0] > today.year + 40:
+        raise InvalidAnswer(
+            t.gettext(
+                "This looks like a Bikram Sambat date. Please send the date in the "
+                "Western (AD) calendar, for example %(example)s."
+            )
+            % {"example": today.strftime("%d/%m/%Y")}
+        )
+    try:
+        value = date(*parts)
+    except ValueError:
+        raise InvalidAnswer(
+            t.gettext("There is no such date. Please check the day and the month.")
+        ) from None
+    return _checked_date(value, question, t, today).isoformat()
+
+
+def _checked_date(value: date, question: Question, t: Translator, today: date) -> date:
     if question.validate_.not_future and value > today:
         raise InvalidAnswer(t.gettext("That date is in the future. Please check it."))
-    return value.isoformat()
+    return value
 
 
 def parse_yes_no(text: str, t: Translator) -> bool:
@@ -136,6 +159,12 @@ def parse_choices(text: str, question: Question, languages: list[str], t: Transl
 
 def check_choice_count(values: list[str], question: Question, t: Translator) -> list[str]:
     """Enforce a multiple-choice question's minimum and maximum number of choices."""
+    exclusive = [c for c in question.choices or [] if c.exclusive and c.value in values]
+    if exclusive and len(values) > 1:
+        raise InvalidAnswer(
+            t.gettext("“%(choice)s” cannot be combined with other answers.")
+            % {"choice": _choice_label(question, exclusive[0].value, t.language)}
+        )
     rules = question.validate_
     least = rules.min_choices if rules.min_choices is not None else (1 if question.required else 0)
     if len(values) < least:
@@ -239,14 +268,11 @@ def _decimal(text: str, language: str) -> Decimal | None:
         return None
 
 
-def _typed_date(text: str) -> date | None:
+def _date_parts(text: str) -> tuple[int, int, int] | None:
+    """Year, month and day as typed, not yet checked to be a real date."""
     for pattern, order in DATE_PATTERNS:
         match = pattern.match(text)
-        if not match:
-            continue
-        parts = dict(zip(order, (int(group) for group in match.groups()), strict=True))
-        try:
-            return datetime(parts["y"], parts["m"], parts["d"]).date()
-        except ValueError:
-            return None
+        if match:
+            parts = dict(zip(order, (int(group) for group in match.groups()), strict=True))
+            return parts["y"], parts["m"], parts["d"]
     return None

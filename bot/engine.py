@@ -293,6 +293,8 @@ class Turn:
         return self._resume() if self.state == "language" else self.prompt()
 
     def _back(self) -> list[Reply]:
+        if self.state in ("cancelling", "language"):
+            self._resume()
         if self.state == "review":
             asked = self._asked()
             self._set_question(asked[-1].id)
@@ -319,7 +321,11 @@ class Turn:
             return await self._start(data.removeprefix("start:"))
         if data == "menu:myreports":
             return [await self._my_reports(), self._menu()]
-        return [self._menu()]
+        return [
+            self._menu(
+                lead=self.t.gettext("Please choose one of the buttons below, or send /help.")
+            )
+        ]
 
     async def _asking(self, incoming: Incoming) -> list[Reply]:
         question = self.survey.question(self._conversation.question_id or "")
@@ -334,7 +340,7 @@ class Turn:
     async def _asking_button(self, question: Question, data: str) -> list[Reply]:
         action, _, rest = data.partition(":")
         question_id, _, value = rest.partition(":")
-        if question_id != question.id or action not in ("a", "skip", "toggle", "done"):
+        if question_id != question.id or action not in ("a", "skip", "toggle", "done", "keep"):
             note = self.t.gettext(
                 "That button belongs to an earlier message. Here is the current question:"
             )
@@ -344,6 +350,8 @@ class Turn:
             if question.required:
                 raise InvalidAnswer(self.t.gettext("This question needs an answer."))
             return self._record(question, None)
+        if action == "keep" and question.id in self._conversation.answers:
+            return self._record(question, self._conversation.answers[question.id])
         if action == "toggle":
             return self._toggle(question, value)
         if action == "done":
@@ -368,12 +376,31 @@ class Turn:
         if question.type in MEDIA_TYPES:
             return await self._read_media(question, incoming)
         if question.type == QuestionType.LOCATION and incoming.kind == Kind.LOCATION:
-            return {"latitude": incoming.latitude, "longitude": incoming.longitude}
+            return self._coordinates(incoming)
 
-        text = incoming.text if incoming.kind in (Kind.TEXT, Kind.PHOTO) else ""
-        if not text.strip():
+        # A caption is read as the typed answer; a photo without one, or anything else
+        # that carries no text, cannot answer a typed question.
+        typed = incoming.kind == Kind.TEXT or (incoming.kind == Kind.PHOTO and incoming.text)
+        if not typed:
             raise InvalidAnswer(self._wrong_kind(question))
-        return self._parse(question, text)
+        return self._parse(question, incoming.text)
+
+    def _coordinates(self, incoming: Incoming) -> dict[str, float]:
+        latitude, longitude = incoming.latitude, incoming.longitude
+        # NaN and infinities fail every comparison, so they are refused here too.
+        if not (
+            latitude is not None
+            and longitude is not None
+            and -90 <= latitude <= 90
+            and -180 <= longitude <= 180
+        ):
+            raise InvalidAnswer(
+                self.t.gettext(
+                    "That location is not on the map. Please share "
+                    "it again, or type the place name."
+                )
+            )
+        return {"latitude": latitude, "longitude": longitude}
 
     def _parse(self, question: Question, text: str) -> Any:
         languages = self.engine.deployment.languages
@@ -454,7 +481,10 @@ class Turn:
         if data.startswith("edit:") and data.removeprefix("edit:") in self._asked_ids():
             self._set_question(data.removeprefix("edit:"))
             return self.prompt()
-        return self.prompt()
+        if data == "review:show":
+            return self.prompt()
+        note = self.t.gettext("Please use the buttons below: send, change an answer, or cancel.")
+        return [Reply(note), *self.prompt()]
 
     async def _cancelling(self, incoming: Incoming) -> list[Reply]:
         if incoming.data == "cancel:yes":
@@ -463,6 +493,14 @@ class Turn:
             return [Reply(self.t.gettext("Stopped. Nothing was sent.")), self._menu()]
         if incoming.data == "cancel:no":
             return self._resume()
+        if incoming.kind == Kind.TEXT:
+            try:
+                stop = parse_yes_no(incoming.text, self.t)
+            except InvalidAnswer as invalid:
+                return [Reply("⚠️ " + invalid.message), *self.prompt()]
+            return await self._cancelling(
+                Incoming(Kind.BUTTON, data=f"cancel:{'yes' if stop else 'no'}")
+            )
         return self.prompt()
 
     async def _choosing_language(self, incoming: Incoming) -> list[Reply]:
@@ -626,8 +664,8 @@ class Turn:
     def _review_reply(self) -> Reply:
         return prompts.review(self.t, self.survey, self._asked(), self._conversation.answers)
 
-    def _menu(self) -> Reply:
-        return prompts.menu(self.t, list(self.engine.deployment.surveys.values()))
+    def _menu(self, lead: str | None = None) -> Reply:
+        return prompts.menu(self.t, list(self.engine.deployment.surveys.values()), lead)
 
     def _today(self) -> date:
         return datetime.now(ZoneInfo(self.cfa.community.timezone)).date()

@@ -75,7 +75,9 @@ def question(
             t.gettext("Current answer: %(answer)s")
             % {"answer": show_answer(asked, answers[asked.id], t)}
         )
-    return Reply(text="\n".join(lines), title=title, buttons=_question_buttons(asked, t, draft))
+    return Reply(
+        text="\n".join(lines), title=title, buttons=_question_buttons(asked, t, answers, draft)
+    )
 
 
 def review(t: Translator, survey: Survey, asked: list[Question], answers: dict[str, Any]) -> Reply:
@@ -127,7 +129,7 @@ def help_text(t: Translator) -> Reply:
 
 
 def _question_buttons(
-    asked: Question, t: Translator, draft: list[str] | None
+    asked: Question, t: Translator, answers: dict[str, Any], draft: list[str] | None
 ) -> list[list[Button]]:
     rows: list[list[Button]] = []
     if asked.type == QuestionType.SINGLE_CHOICE:
@@ -164,6 +166,8 @@ def _question_buttons(
             ]
         ]
 
+    if asked.id in answers and asked.type != QuestionType.MULTIPLE_CHOICE:
+        rows.append([Button(t.gettext("Keep answer"), f"keep:{asked.id}")])
     if not asked.required:
         rows.append([Button(t.gettext("Skip"), f"skip:{asked.id}")])
     return rows

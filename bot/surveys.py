@@ -56,10 +56,11 @@ class _Strict(BaseModel):
 
 
 class Choice(_Strict):
-    """One option of a choice question."""
+    """One option of a choice question; an ``exclusive`` one ("none") stands alone."""
 
     value: Slug
     label: Texts
+    exclusive: bool = False
 
 
 class Condition(_Strict):
@@ -271,12 +272,40 @@ def _check_question(
                 shown, f"{key}.validate.{rule}", f"not for {question.type} (allowed: {expected})"
             )
 
+    _check_limits(question, shown, key)
+
     if question.ask_if and question.ask_if.question not in earlier:
         raise ContentError(
-            shown, f"{key}.ask_if.question", f"'{question.ask_if.question}' is not earlier"
+            shown,
+            f"{key}.ask_if.question",
+            f"'{question.ask_if.question}' is not the id of an earlier question",
         )
     if question.ask_if:
         _check_condition_value(survey.question(question.ask_if.question), question, shown, key)
+
+
+def _check_limits(question: Question, shown: str, key: str) -> None:
+    # Limits that no answer can meet would hold a CFA at the question for ever.
+    rules = question.validate_
+    pairs = [
+        ("min", rules.min, "max", rules.max),
+        ("min_length", rules.min_length, "max_length", rules.max_length),
+        ("min_choices", rules.min_choices, "max_choices", rules.max_choices),
+    ]
+    for low_name, low, high_name, high in pairs:
+        if low is not None and high is not None and low > high:
+            raise ContentError(
+                shown,
+                f"{key}.validate.{low_name}",
+                f"{low} is more than {high_name} {high}: no answer could fit",
+            )
+    available = len(question.choices or [])
+    if rules.min_choices is not None and rules.min_choices > available:
+        raise ContentError(
+            shown,
+            f"{key}.validate.min_choices",
+            f"{rules.min_choices} is more than the {available} choices",
+        )
 
 
 def _check_choices(question: Question, languages: list[str], shown: str, key: str) -> None:

@@ -14,6 +14,7 @@ from alembic import command as alembic_command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import func, select
 
+from bot.prompts import STATUS_LABELS
 from core.config import PROJECT_ROOT, Settings, get_settings
 from core.db import utcnow
 from core.errors import HelpdeskError
@@ -37,7 +38,9 @@ T = TypeVar("T")
 
 
 @app.callback()
-def _setup(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
+def _setup(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show debug logs.")] = False,
+) -> None:
     # Commands print their own results; the log shows only problems unless asked.
     level = logging.DEBUG if verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -122,6 +125,8 @@ def cfa_invite(
 ) -> None:
     """Create a one-time invite and print the link that registers a CFA."""
     settings = get_settings()
+    language = language.strip().lower()
+    name = (name or "").strip() or None
 
     async def work(services: Services) -> Invite:
         if language not in services.deployment.languages:
@@ -150,7 +155,7 @@ def cfa_invite(
     username = settings.telegram_bot_username or "<your_bot_username>"
     typer.echo(f"invite code: {invite.code} (valid {settings.invite_valid_days} days)")
     typer.echo(f"Telegram:    https://t.me/{username}?start={invite.code}")
-    typer.echo(f"terminal:    helpdesk chat --cfa {invite.code}")
+    typer.echo(f"terminal:    .venv/bin/helpdesk chat --cfa {invite.code}")
 
 
 @cfa_app.command("list")
@@ -165,12 +170,14 @@ def cfa_list() -> None:
                 channels = await session.scalars(
                     select(ChannelIdentity.channel).where(ChannelIdentity.cfa_id == cfa.id)
                 )
-                rows.append((cfa, sorted(channels)))
+                rows.append((cfa, sorted(set(channels))))
             return rows
 
     rows = _run(work)
     if not rows:
         typer.echo("no CFAs yet: create an invite with helpdesk cfa invite")
+        return
+    typer.echo(f"{'id':>4}  {'name':<24} {'community':<24} {'lng':<3} {'status':<8} channels")
     for cfa, channels in rows:
         typer.echo(
             f"{cfa.id:>4}  {cfa.name:<24} {cfa.community.code:<24} {cfa.language:<3} "
@@ -184,6 +191,13 @@ def reports_list(
     limit: int = 50,
 ) -> None:
     """List reports, newest first: reference, community, category, status, submitted."""
+    if status is not None and status not in STATUS_LABELS:
+        typer.secho(
+            f"error: unknown status '{status}'; one of: {', '.join(STATUS_LABELS)}",
+            fg=typer.colors.RED,
+            err=True,
+        )
+        raise typer.Exit(1)
 
     async def work(services: Services) -> list[Report]:
         async with services.db.session() as session:
@@ -194,7 +208,9 @@ def reports_list(
 
     reports = _run(work)
     if not reports:
-        typer.echo("no reports yet")
+        typer.echo(f"no reports with status {status}" if status else "no reports yet")
+        return
+    typer.echo(f"{'reference':<15} {'community':<24} {'category':<18} {'status':<10} submitted")
     for report in reports:
         submitted = report.submitted_at.strftime("%Y-%m-%d %H:%M UTC")
         typer.echo(
@@ -209,13 +225,19 @@ def chat(cfa: Annotated[str, typer.Option(help="A CFA's name or id, or an invite
     from bot.channels.base import read_typed
     from bot.channels.terminal import TerminalChat
 
-    async def work(services: Services) -> None:
-        await services.sync_content()
-        address, first = await _terminal_identity(services, cfa)
-        terminal = TerminalChat(services.engine, address, services.settings.resolved_media_dir)
-        await terminal.run(read_typed(first))
-
-    _run(work)
+    # One event loop for the whole chat; input is read between its runs (see TerminalChat).
+    with asyncio.Runner() as runner:
+        services = Services.build(get_settings())
+        try:
+            runner.run(services.sync_content())
+            address, first = runner.run(_terminal_identity(services, cfa))
+            terminal = TerminalChat(services.engine, address, services.settings.resolved_media_dir)
+            terminal.run(runner, read_typed(first))
+        except HelpdeskError as error:
+            typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
+            raise typer.Exit(1) from error
+        finally:
+            runner.run(services.close())
 
 
 async def _terminal_identity(services: Services, wanted: str) -> tuple[str, str]:

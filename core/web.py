@@ -42,20 +42,19 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         await built.sync_content()
         app.state.services = built
         app.state.telegram = None
-        polling: asyncio.Task[None] | None = None
+        connection: asyncio.Task[None] | None = None
 
         if settings.telegram_token:
-            telegram = await _start_telegram(settings, built)
+            telegram = _telegram_channel(settings, built)
             app.state.telegram = telegram
-            if not settings.telegram_webhook_url:
-                polling = asyncio.create_task(telegram.start_polling())
+            connection = asyncio.create_task(_connect(telegram, settings, built))
         logger.info("service started on %s", built.db.dialect)
         yield
 
-        if polling is not None:
-            polling.cancel()
+        if connection is not None:
+            connection.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await polling
+                await connection
         if app.state.telegram is not None:
             await app.state.telegram.close()
         if services is None:
@@ -68,20 +67,21 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     return app
 
 
-async def _start_telegram(settings: Settings, services: Services) -> TelegramChannel:
+def _telegram_channel(settings: Settings, services: Services) -> TelegramChannel:
     assert settings.telegram_token is not None
     bot = create_bot(settings.telegram_token.get_secret_value(), settings.telegram_api_base)
-    channel = TelegramChannel(services.engine, bot, settings.resolved_media_dir)
-    config = services.deployment.config
+    return TelegramChannel(services.engine, bot, settings.resolved_media_dir)
 
-    await channel.replay_unprocessed()
-    await channel.set_commands(config.languages, config.default_language)
-    if settings.telegram_webhook_url:
-        secret = settings.telegram_webhook_secret
-        await channel.set_webhook(
-            settings.telegram_webhook_url, secret.get_secret_value() if secret else ""
-        )
-    return channel
+
+async def _connect(telegram: TelegramChannel, settings: Settings, services: Services) -> None:
+    config = services.deployment.config
+    secret = settings.telegram_webhook_secret
+    await telegram.run(
+        config.languages,
+        config.default_language,
+        webhook_url=settings.telegram_webhook_url,
+        webhook_secret=secret.get_secret_value() if secret else "",
+    )
 
 
 async def _healthz(request: Request) -> JSONResponse:

@@ -25,6 +25,7 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.exceptions import (
+    TelegramAPIError,
     TelegramBadRequest,
     TelegramForbiddenError,
     TelegramNetworkError,
@@ -92,6 +93,7 @@ class TelegramChannel:
         # Updates whose ledger row the engine closed in its own transaction.
         self._marked_by_engine: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        self.ready = asyncio.Event()
 
     # Intake -----------------------------------------------------------------------------
 
@@ -342,9 +344,40 @@ class TelegramChannel:
             )
         logger.info("command menus set for %s", ", ".join(languages))
 
+    async def run(
+        self,
+        languages: list[str],
+        default_language: str,
+        webhook_url: str | None = None,
+        webhook_secret: str = "",
+    ) -> None:
+        """Connect to Telegram and keep the channel working until cancelled.
+
+        Publishes the command menus, handles what a crash left unprocessed, then sets
+        the webhook or long-polls. Telegram being out of reach never stops the service:
+        this retries with a growing pause, and ``ready`` is set once connected.
+        """
+        delay = 1.0
+        while True:
+            try:
+                await self.set_commands(languages, default_language)
+                if webhook_url:
+                    await self.set_webhook(webhook_url, webhook_secret)
+                else:
+                    await self.bot.delete_webhook(drop_pending_updates=False)
+                break
+            except (TelegramNetworkError, TelegramAPIError) as error:
+                logger.warning("telegram not reachable (%s); retrying in %.0f s", error, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 300.0)
+
+        await self.replay_unprocessed()
+        self.ready.set()
+        if not webhook_url:
+            await self.start_polling()
+
     async def start_polling(self) -> None:
         """Long-poll Telegram until cancelled (development, or no public URL)."""
-        await self.bot.delete_webhook(drop_pending_updates=False)
         logger.info("telegram polling started")
         await self.dispatcher.start_polling(
             self.bot, handle_signals=False, allowed_updates=ALLOWED_UPDATES

@@ -5,6 +5,7 @@ commands stand in for what a phone would send: ``:location 27.70 85.32``,
 ``:photo FILE``, ``:voice FILE``; ``:quit`` (or end of input) leaves.
 """
 
+import asyncio
 import logging
 import mimetypes
 import string
@@ -54,22 +55,26 @@ class TerminalChat:
         for reply in replies:
             self.show(reply)
 
-    async def run(self, first: Incoming | None = None) -> None:
-        """Converse until ``:quit`` or end of input."""
-        await self.send(first or read_typed("/start"))
+    def run(self, runner: asyncio.Runner, first: Incoming | None = None) -> None:
+        """Converse until ``:quit``, end of input or Ctrl-C.
+
+        Input is read between engine steps, outside the event loop, so Ctrl-C at the
+        prompt ends the chat at once; every answer given so far is already saved.
+        """
+        runner.run(self.send(first or read_typed("/start")))
         while True:
             try:
                 line = self.read("> ")
-            except EOFError:
+            except (EOFError, KeyboardInterrupt):
                 break
             if line.strip() in (":quit", ":q"):
                 break
-            incoming = self.interpret(line)
+            incoming = runner.run(self.interpret(line))
             if incoming is not None:
-                await self.send(incoming)
-        self.write("Bye.")
+                runner.run(self.send(incoming))
+        self.write("\nBye. Your answers are saved; run the same command to continue.")
 
-    def interpret(self, line: str) -> Incoming | None:
+    async def interpret(self, line: str) -> Incoming | None:
         """Turn a typed line into what a phone would have sent."""
         stripped = line.strip()
         if len(stripped) == 1 and stripped in LETTERS[: len(self.buttons)]:
@@ -77,7 +82,7 @@ class TerminalChat:
         if stripped.startswith(":location"):
             return self._location(stripped)
         if stripped.startswith((":photo", ":voice")):
-            return self._media(stripped)
+            return await self._media(stripped)
         return read_typed(line)
 
     def show(self, reply: Reply) -> None:
@@ -86,8 +91,9 @@ class TerminalChat:
         if reply.title:
             self.write(f"== {reply.title} ==")
         self.write(reply.text)
+        # Letters always name the buttons of the latest reply, never older ones.
+        self.buttons = reply.flat_buttons
         if reply.buttons:
-            self.buttons = reply.flat_buttons
             letters = iter(LETTERS)
             for row in reply.buttons:
                 self.write("   ".join(f"[{next(letters)}] {button.label}" for button in row))
@@ -101,13 +107,21 @@ class TerminalChat:
             return None
         return Incoming(Kind.LOCATION, latitude=latitude, longitude=longitude)
 
-    def _media(self, line: str) -> Incoming | None:
+    async def _media(self, line: str) -> Incoming | None:
         command, _, name = line.partition(" ")
         path = Path(name.strip()).expanduser()
         if not path.is_file():
             self.write(f"No such file: {name.strip() or '(none given)'}")
             return None
+
         kind = Kind.PHOTO if command == ":photo" else Kind.VOICE
         mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        wanted = "image/" if kind == Kind.PHOTO else "audio/"
+        if not mime.startswith(wanted):
+            self.write(f"{path.name} is {mime}; send {wanted}* files with {command}")
+            return None
+        # Like a channel, keep a file only when the current question asks for one.
+        if not await self.engine.wants_media(CHANNEL, self.address, kind):
+            return Incoming(kind)
         media = save_media(self.media_dir, path.read_bytes(), mime, source_id=path.name)
         return Incoming(kind, media=media)

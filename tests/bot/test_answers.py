@@ -152,7 +152,13 @@ def test_parse_date_shortcuts_are_relative_to_the_given_day() -> None:
 def test_parse_date_rejects_an_impossible_date() -> None:
     message = refused(parse_date, "31/02/2026", question("date"), t("en"), TODAY)
 
-    assert message == "Please send a date as day/month/year, for example 08/03/2026."
+    assert message == "There is no such date. Please check the day and the month."
+
+
+def test_parse_date_explains_a_bikram_sambat_date() -> None:
+    message = refused(parse_date, "15/08/2082", question("date"), t("en"), TODAY)
+
+    assert "Bikram Sambat" in message and "08/03/2026" in message
 
 
 def test_parse_date_rejects_a_future_date_when_not_future() -> None:

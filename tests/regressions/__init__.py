@@ -1,0 +1,1 @@
+"""One test per reported fault, named for the behaviour that was wrong."""

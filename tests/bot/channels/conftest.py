@@ -35,7 +35,7 @@ class RunningService:
         self._task: asyncio.Task[None] | None = None
         self.url = ""
 
-    async def start(self) -> None:
+    async def start(self, wait_for_telegram: bool = True) -> None:
         self.app = create_app(self.settings)
         config = uvicorn.Config(
             self.app, host="127.0.0.1", port=0, log_level="warning", lifespan="on"
@@ -48,6 +48,8 @@ class RunningService:
             await asyncio.sleep(0.01)
         port = self._server.servers[0].sockets[0].getsockname()[1]
         self.url = f"http://127.0.0.1:{port}"
+        if wait_for_telegram:
+            await asyncio.wait_for(self.app.state.telegram.ready.wait(), timeout=10)
 
     async def stop(self) -> None:
         assert self._server is not None and self._task is not None
