@@ -36,6 +36,14 @@ class Settings(BaseSettings):
     telegram_webhook_url: str | None = None
     telegram_webhook_secret: SecretStr | None = None
 
+    tts_order: dict[str, list[str]] = {}
+    tts_default_order: list[str] = ["espeak"]
+    tts_cache_dir: Path | None = None
+    gtts_attempts: int = 3
+    gtts_backoff_s: float = 2.0
+    espeak_binary: str = "espeak-ng"
+    ffmpeg_binary: str | None = None
+
     invite_valid_days: int = 30
     sqlite_busy_timeout_ms: int = 10_000
 
@@ -45,6 +53,15 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{self.data_dir / 'helpdesk.db'}"
+
+    @property
+    def resolved_tts_cache_dir(self) -> Path:
+        """Where online text-to-speech results are cached."""
+        return self.tts_cache_dir or self.data_dir / "tts-cache"
+
+    def engine_order(self, language: str) -> list[str]:
+        """The text-to-speech engines to try for ``language``, in order."""
+        return self.tts_order.get(language, self.tts_default_order)
 
     @property
     def resolved_media_dir(self) -> Path:
