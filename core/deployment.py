@@ -5,21 +5,35 @@ runs, read from ``content/`` and synchronised into the database.
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.surveys import Survey, checksum, load_surveys
 from core.errors import ContentError
-from core.models import Community, SurveyDefinition
+from core.models import Community, Station, SurveyDefinition
+from core.templates import BulletinTemplate, load_template
 
 logger = logging.getLogger(__name__)
 
 DEPLOYMENT_FILE = "deployment.yaml"
+STATIONS_FILE = "stations.yaml"
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+def _check_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"'{value}' is not an IANA time zone such as Asia/Kathmandu") from None
+    return value
+
+
+TimeZone = Annotated[str, AfterValidator(_check_zone)]
 
 
 class CommunityConfig(BaseModel):
@@ -32,19 +46,50 @@ class CommunityConfig(BaseModel):
     district: str
     municipality: str
     ward: str
-    timezone: str
+    timezone: TimeZone
     languages: list[str] = Field(min_length=1)
 
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(
-                f"'{value}' is not an IANA time zone such as Asia/Kathmandu"
-            ) from None
-        return value
+
+class AudioConfig(BaseModel):
+    """What a station's playout expects of the files it is given."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    target_lufs: float = Field(default=-23.0, ge=-36.0, le=-9.0)
+    max_true_peak: float = Field(default=-1.0, le=0.0)
+    mp3_bitrate_kbps: Literal[64, 96, 128, 160, 192, 256, 320] = 128
+    mp3_sample_rate: Literal[44100, 48000] = 44100
+    max_duration_s: float | None = Field(default=None, gt=0)
+    wav: bool = False
+
+
+class Airtime(BaseModel):
+    """A weekly slot in the station's own time zone."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    day: Literal[WEEKDAYS]  # type: ignore[valid-type]
+    time: Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+
+
+class StationConfig(BaseModel):
+    """One station of ``content/stations.yaml``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    code: Annotated[str, Field(pattern=r"^[a-z0-9-]+$", max_length=64)]
+    name: str
+    timezone: TimeZone
+    languages: list[str] = Field(min_length=1)
+    communities: list[str] = Field(min_length=1)
+    programme: dict[str, str]
+    audio: AudioConfig = Field(default_factory=AudioConfig)
+    airtime: list[Airtime] = Field(default_factory=list)
+    lead_time_minutes: int = Field(default=120, ge=0)
+
+    def programme_name(self, language: str) -> str:
+        """The programme's name in ``language``, or in English."""
+        return self.programme.get(language) or self.programme.get("en") or self.name
 
 
 class DeploymentConfig(BaseModel):
@@ -57,6 +102,9 @@ class DeploymentConfig(BaseModel):
     default_language: str
     languages: list[str] = Field(min_length=1)
     communities: list[CommunityConfig] = Field(min_length=1)
+    sensitive_categories: list[str] = Field(
+        default_factory=lambda: ["security", "justice", "trafficking"]
+    )
 
 
 @dataclass(frozen=True)
@@ -65,6 +113,8 @@ class Deployment:
 
     config: DeploymentConfig
     surveys: dict[str, Survey]
+    stations: dict[str, StationConfig]
+    templates: dict[str, BulletinTemplate]
 
     @property
     def languages(self) -> list[str]:
@@ -73,28 +123,64 @@ class Deployment:
 
 
 def load_deployment(content_dir: Path) -> Deployment:
-    """Read and check ``deployment.yaml`` and every survey under ``content_dir``.
+    """Read and check the deployment, its stations, bulletin templates and surveys.
 
     Raises:
         ContentError: a file is missing or wrong; the message names file, key and problem.
     """
-    path = content_dir / DEPLOYMENT_FILE
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        config = DeploymentConfig.model_validate(data)
-    except OSError as error:
-        raise ContentError(DEPLOYMENT_FILE, "(file)", f"cannot be read: {error}") from error
-    except yaml.YAMLError as error:
-        raise ContentError(DEPLOYMENT_FILE, "(file)", f"is not valid YAML: {error}") from error
+        config = DeploymentConfig.model_validate(_read(content_dir, DEPLOYMENT_FILE))
     except ValidationError as error:
-        first = error.errors()[0]
-        key = ".".join(str(part) for part in first["loc"])
-        raise ContentError(DEPLOYMENT_FILE, key, first["msg"]) from error
-
+        raise _content_error(DEPLOYMENT_FILE, error) from error
     if config.default_language not in config.languages:
         raise ContentError(DEPLOYMENT_FILE, "default_language", "must be one of 'languages'")
+
     surveys = load_surveys(content_dir, config.languages)
-    return Deployment(config=config, surveys=surveys)
+    stations = _load_stations(content_dir, config)
+    languages = sorted({code for station in stations.values() for code in station.languages})
+    templates = {code: load_template(content_dir, code) for code in languages}
+    return Deployment(config=config, surveys=surveys, stations=stations, templates=templates)
+
+
+def _read(content_dir: Path, name: str, *, optional: bool = False) -> Any:
+    path = content_dir / name
+    if optional and not path.exists():
+        return None
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ContentError(name, "(file)", f"cannot be read: {error.strerror}") from error
+    except yaml.YAMLError as error:
+        raise ContentError(name, "(file)", f"is not valid YAML: {error}") from error
+
+
+def _load_stations(content_dir: Path, config: DeploymentConfig) -> dict[str, StationConfig]:
+    data = _read(content_dir, STATIONS_FILE, optional=True) or {"stations": []}
+    try:
+        entries = [StationConfig.model_validate(e) for e in data.get("stations") or []]
+    except ValidationError as error:
+        raise _content_error(STATIONS_FILE, error) from error
+
+    communities = {community.code for community in config.communities}
+    stations: dict[str, StationConfig] = {}
+    for number, station in enumerate(entries):
+        unknown = sorted(set(station.communities) - communities)
+        if unknown:
+            raise ContentError(
+                STATIONS_FILE,
+                f"stations[{number}].communities",
+                f"unknown community {', '.join(unknown)}",
+            )
+        if station.code in stations:
+            raise ContentError(STATIONS_FILE, f"stations[{number}].code", "used twice")
+        stations[station.code] = station
+    return stations
+
+
+def _content_error(name: str, error: ValidationError) -> ContentError:
+    first = error.errors()[0]
+    key = ".".join(str(part) for part in first["loc"])
+    return ContentError(name, key, first["msg"])
 
 
 async def sync_deployment(session: AsyncSession, deployment: Deployment) -> dict[str, int]:
@@ -106,9 +192,11 @@ async def sync_deployment(session: AsyncSession, deployment: Deployment) -> dict
     Returns:
         How many communities and survey versions were added.
     """
-    added = {"communities": 0, "survey_versions": 0}
+    added = {"communities": 0, "stations": 0, "survey_versions": 0}
     for entry in deployment.config.communities:
         added["communities"] += await _upsert_community(session, entry)
+    for station in deployment.stations.values():
+        added["stations"] += await _upsert_station(session, station)
     for survey in deployment.surveys.values():
         added["survey_versions"] += await _store_survey(session, survey)
     logger.info("deployment synchronised: %s", added)
@@ -123,6 +211,23 @@ async def _upsert_community(session: AsyncSession, entry: CommunityConfig) -> in
         return 1
     for field, value in values.items():
         setattr(community, field, value)
+    return 0
+
+
+async def _upsert_station(session: AsyncSession, entry: StationConfig) -> int:
+    station = await session.scalar(select(Station).where(Station.code == entry.code))
+    values = {
+        "name": entry.name,
+        "timezone": entry.timezone,
+        "languages": entry.languages,
+        "communities": entry.communities,
+        "settings": entry.model_dump(mode="json"),
+    }
+    if station is None:
+        session.add(Station(code=entry.code, **values))
+        return 1
+    for field, value in values.items():
+        setattr(station, field, value)
     return 0
 
 

@@ -8,10 +8,21 @@ Report status lifecycle (later stages come with the staff desk)::
         └──────> rejected / duplicate
 """
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, BigInteger, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Date,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from core.db import UtcDateTime, utcnow
@@ -56,6 +67,7 @@ class Cfa(Base):
     community_id: Mapped[int] = mapped_column(ForeignKey("community.id"))
     language: Mapped[str] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(16), default="active")
+    role: Mapped[str] = mapped_column(String(16), default="reporter", server_default="reporter")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     community: Mapped[Community] = relationship(lazy="joined")
@@ -138,6 +150,7 @@ class ConversationSession(Base):
     question_id: Mapped[str | None] = mapped_column(String(64))
     answers: Mapped[dict[str, Any]] = mapped_column(default=dict)
     draft: Mapped[list[Any] | None]
+    pending: Mapped[dict[str, Any] | None]
     resume_state: Mapped[str | None] = mapped_column(String(16))
     started_at: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -163,6 +176,9 @@ class Report(Base):
     location_text: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16), default="received")
     submitted_at: Mapped[datetime] = mapped_column(default=utcnow)
+    summary: Mapped[dict[str, Any] | None]
+    sensitive: Mapped[bool] = mapped_column(default=False, server_default=false())
+    validated_at: Mapped[datetime | None]
 
     cfa: Mapped[Cfa] = relationship(lazy="joined")
     community: Mapped[Community] = relationship(lazy="joined")
@@ -216,3 +232,98 @@ class Counter(Base):
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Station(Base):
+    """A radio station that airs the programme's bulletins, as ``content/stations.yaml``
+    describes it (synchronised like the communities)."""
+
+    __tablename__ = "station"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    timezone: Mapped[str] = mapped_column(String(64))
+    languages: Mapped[list[Any]]
+    communities: Mapped[list[Any]]
+    settings: Mapped[dict[str, Any]]
+
+
+class Bulletin(Base):
+    """One edition of a station's bulletin: its script per language and its audio.
+
+    Lifecycle::
+
+        draft ──render──> rendered ──(staff desk) approve──> approved ──> aired
+          ^ edit items       │ edit items: back to draft
+          └──────────────────┘
+    """
+
+    __tablename__ = "bulletin"
+    __table_args__ = (UniqueConstraint("station_id", "air_date"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    station_id: Mapped[int] = mapped_column(ForeignKey("station.id"))
+    air_date: Mapped[date] = mapped_column(Date)
+    air_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16), default="draft")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    station: Mapped[Station] = relationship(lazy="joined")
+    items: Mapped[list["BulletinItem"]] = relationship(
+        back_populates="bulletin",
+        order_by="(BulletinItem.language, BulletinItem.position)",
+        cascade="all, delete-orphan",
+    )
+
+
+class BulletinItem(Base):
+    """One paragraph of a bulletin's script in one language, as the editor left it."""
+
+    __tablename__ = "bulletin_item"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    bulletin_id: Mapped[int] = mapped_column(ForeignKey("bulletin.id", ondelete="CASCADE"))
+    language: Mapped[str] = mapped_column(String(16))
+    position: Mapped[int]
+    kind: Mapped[str] = mapped_column(String(16))
+    text: Mapped[str] = mapped_column(Text)
+    report_id: Mapped[int | None] = mapped_column(ForeignKey("report.id"))
+
+    bulletin: Mapped[Bulletin] = relationship(back_populates="items")
+
+
+class BulletinFile(Base):
+    """A rendered audio file of a bulletin, with what was measured on the file itself."""
+
+    __tablename__ = "bulletin_file"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    bulletin_id: Mapped[int] = mapped_column(ForeignKey("bulletin.id", ondelete="CASCADE"))
+    language: Mapped[str] = mapped_column(String(16))
+    format: Mapped[str] = mapped_column(String(8))
+    path: Mapped[str] = mapped_column(String(300))
+    size: Mapped[int] = mapped_column(BigInteger)
+    duration_s: Mapped[float] = mapped_column(Float)
+    lufs: Mapped[float] = mapped_column(Float)
+    true_peak_dbtp: Mapped[float] = mapped_column(Float)
+    sha256: Mapped[str] = mapped_column(String(64))
+    engines: Mapped[list[Any]]
+    rendered_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Recording(Base):
+    """A person reading a bulletin's script in one language, used instead of a voice."""
+
+    __tablename__ = "recording"
+    __table_args__ = (UniqueConstraint("bulletin_id", "language"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    bulletin_id: Mapped[int] = mapped_column(ForeignKey("bulletin.id", ondelete="CASCADE"))
+    language: Mapped[str] = mapped_column(String(16))
+    path: Mapped[str] = mapped_column(String(300))
+    mime_type: Mapped[str] = mapped_column(String(100))
+    source: Mapped[str] = mapped_column(String(16))
+    cfa_id: Mapped[int | None] = mapped_column(ForeignKey("cfa.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,120 +1,27 @@
-"""The ``helpdesk`` command: database, content, CFAs, reports, the terminal chat and the
-service itself.
+"""Commands about CFAs and what they report: invites, the list of CFAs, reports, and the
+terminal chat.
 """
 
 import asyncio
-import logging
 import secrets
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import typer
-from alembic import command as alembic_command
-from alembic.config import Config as AlembicConfig
 from sqlalchemy import func, select
 
 from bot.prompts import STATUS_LABELS
-from core.config import PROJECT_ROOT, Settings, get_settings
+from core.cli.common import fail, run
+from core.config import get_settings
 from core.db import utcnow
 from core.errors import HelpdeskError
 from core.models import Cfa, ChannelIdentity, Community, Invite, Report
 from core.services import Services
 
-logger = logging.getLogger(__name__)
-
-app = typer.Typer(help="Citizen Helpdesk: intake, follow-up and bulletins.", no_args_is_help=True)
-db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
-content_app = typer.Typer(help="Surveys and the deployment under content/.", no_args_is_help=True)
 cfa_app = typer.Typer(help="Community Frontline Associates.", no_args_is_help=True)
 reports_app = typer.Typer(help="Reports sent by CFAs.", no_args_is_help=True)
-app.add_typer(db_app, name="db")
-app.add_typer(content_app, name="content")
-app.add_typer(cfa_app, name="cfa")
-app.add_typer(reports_app, name="reports")
 
 INVITE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
-T = TypeVar("T")
-
-
-@app.callback()
-def _setup(
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show debug logs.")] = False,
-) -> None:
-    # Commands print their own results; the log shows only problems unless asked.
-    level = logging.DEBUG if verbose else logging.WARNING
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-
-
-def _run(work: Callable[[Services], Awaitable[T]]) -> T:
-    """Build the services, run ``work`` on them, close them; errors become clear exits."""
-
-    async def main() -> T:
-        services = Services.build(get_settings())
-        try:
-            return await work(services)
-        finally:
-            await services.close()
-
-    try:
-        return asyncio.run(main())
-    except HelpdeskError as error:
-        typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(1) from error
-
-
-def alembic_config(settings: Settings) -> AlembicConfig:
-    """Alembic's configuration for this project, pointed at the configured database."""
-    config = AlembicConfig(str(PROJECT_ROOT / "alembic.ini"))
-    config.attributes["url"] = settings.resolved_database_url
-    config.attributes["quiet"] = True
-    return config
-
-
-@db_app.command("upgrade")
-def db_upgrade(revision: str = "head") -> None:
-    """Apply the migrations up to REVISION (default: the newest)."""
-    settings = get_settings()
-    alembic_command.upgrade(alembic_config(settings), revision)
-    typer.echo(f"database at {revision}: {settings.resolved_database_url}")
-
-
-@db_app.command("downgrade")
-def db_downgrade(revision: str = "-1") -> None:
-    """Undo migrations down to REVISION (default: one step)."""
-    alembic_command.downgrade(alembic_config(get_settings()), revision)
-    typer.echo(f"database downgraded to {revision}")
-
-
-@content_app.command("check")
-def content_check() -> None:
-    """Validate the deployment file and every survey under content/."""
-    from core.deployment import load_deployment
-
-    settings = get_settings()
-    try:
-        deployment = load_deployment(settings.content_dir)
-    except HelpdeskError as error:
-        typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(1) from error
-    for survey in deployment.surveys.values():
-        typer.echo(
-            f"ok  surveys/{survey.id}: v{survey.version}, {len(survey.questions)} questions"
-        )
-    typer.echo(
-        f"ok  deployment: {len(deployment.config.communities)} communities, "
-        f"languages {', '.join(deployment.languages)}"
-    )
-
-
-@content_app.command("load")
-def content_load() -> None:
-    """Store the communities and the current survey versions in the database."""
-    added = _run(lambda services: services.sync_content())
-    typer.echo(
-        f"loaded: {added['communities']} new communities, "
-        f"{added['survey_versions']} new survey versions"
-    )
 
 
 @cfa_app.command("invite")
@@ -151,7 +58,7 @@ def cfa_invite(
             session.add(invite)
         return invite
 
-    invite = _run(work)
+    invite = run(work)
     username = settings.telegram_bot_username or "<your_bot_username>"
     typer.echo(f"invite code: {invite.code} (valid {settings.invite_valid_days} days)")
     typer.echo(f"Telegram:    https://t.me/{username}?start={invite.code}")
@@ -173,7 +80,7 @@ def cfa_list() -> None:
                 rows.append((cfa, sorted(set(channels))))
             return rows
 
-    rows = _run(work)
+    rows = run(work)
     if not rows:
         typer.echo("no CFAs yet: create an invite with helpdesk cfa invite")
         return
@@ -192,12 +99,7 @@ def reports_list(
 ) -> None:
     """List reports, newest first: reference, community, category, status, submitted."""
     if status is not None and status not in STATUS_LABELS:
-        typer.secho(
-            f"error: unknown status '{status}'; one of: {', '.join(STATUS_LABELS)}",
-            fg=typer.colors.RED,
-            err=True,
-        )
-        raise typer.Exit(1)
+        fail(f"unknown status '{status}'; one of: {', '.join(STATUS_LABELS)}")
 
     async def work(services: Services) -> list[Report]:
         async with services.db.session() as session:
@@ -206,7 +108,7 @@ def reports_list(
                 query = query.where(Report.status == status)
             return list((await session.scalars(query)).unique().all())
 
-    reports = _run(work)
+    reports = run(work)
     if not reports:
         typer.echo(f"no reports with status {status}" if status else "no reports yet")
         return
@@ -219,7 +121,6 @@ def reports_list(
         )
 
 
-@app.command("chat")
 def chat(cfa: Annotated[str, typer.Option(help="A CFA's name or id, or an invite code")]) -> None:
     """Walk the conversation in this terminal, on the same engine as the chat bots."""
     from bot.channels.base import read_typed
@@ -234,8 +135,7 @@ def chat(cfa: Annotated[str, typer.Option(help="A CFA's name or id, or an invite
             terminal = TerminalChat(services.engine, address, services.settings.resolved_media_dir)
             terminal.run(runner, read_typed(first))
         except HelpdeskError as error:
-            typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
-            raise typer.Exit(1) from error
+            fail(str(error))
         finally:
             runner.run(services.close())
 
@@ -270,18 +170,30 @@ async def _terminal_identity(services: Services, wanted: str) -> tuple[str, str]
         return address, "/start"
 
 
-@app.command("serve")
-def serve() -> None:
-    """Run the web app (webhooks, /healthz) and, with a token and no webhook URL, polling."""
-    import uvicorn
+@reports_app.command("validate")
+def reports_validate(
+    reference: str,
+    summary: Annotated[str, typer.Option(help="The editor's summary, as it may go on air")],
+    language: Annotated[str, typer.Option(help="The summary's language, e.g. ne")],
+) -> None:
+    """Mark a report validated with an editor's summary (one per language; run again to
+    add another). Until the staff desk exists, this is how reports reach bulletins."""
 
-    from core.web import create_app
+    async def work(services: Services) -> Report:
+        text = " ".join(summary.split())
+        if not text:
+            raise HelpdeskError("the summary is empty")
+        async with services.db.session() as session:
+            report = await session.scalar(select(Report).where(Report.reference == reference))
+            if report is None:
+                raise HelpdeskError(f"no report {reference} (see helpdesk reports list)")
+            report.summary = {**(report.summary or {}), language.strip().lower(): text}
+            report.status = "validated"
+            report.validated_at = report.validated_at or utcnow()
+            sensitive = services.deployment.config.sensitive_categories
+            report.sensitive = report.sensitive or report.category in sensitive
+            return report
 
-    settings = get_settings()
-    logging.getLogger().setLevel(settings.log_level.upper())
-    uvicorn.run(
-        create_app(settings),
-        host=settings.web_host,
-        port=settings.web_port,
-        log_level=settings.log_level.lower(),
-    )
+    report = run(work)
+    note = " (sensitive: left out of bulletins unless added by hand)" if report.sensitive else ""
+    typer.echo(f"{report.reference} validated; summary in {', '.join(report.summary or {})}{note}")
