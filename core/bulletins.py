@@ -24,9 +24,6 @@ from core.templates import BulletinTemplate
 
 logger = logging.getLogger(__name__)
 
-FRAME_KINDS = ("intro", "outro", "nothing_new")
-
-
 class BulletinError(HelpdeskError):
     """A bulletin cannot be composed, edited or rendered as asked."""
 
@@ -106,7 +103,7 @@ async def compose(
                 )
             )
     await session.flush()
-    await session.refresh(bulletin, ["items"])
+    await session.refresh(bulletin, ["items", "station"])
     logger.info(
         "bulletin %s composed for %s on %s: %d reports",
         bulletin.id,
@@ -128,7 +125,7 @@ def _script(
     template = deployment.templates[language]
     locale = translator(language).locale
     frame = {
-        "station": station.name,
+        "station": station.spoken_name.get(language) or station.name,
         "programme": station.programme_name(language),
         "date": format_date(air_date, "long", locale=locale),
         "weekday": format_date(air_date, "EEEE", locale=locale),

@@ -79,6 +79,7 @@ class StationConfig(BaseModel):
 
     code: Annotated[str, Field(pattern=r"^[a-z0-9-]+$", max_length=64)]
     name: str
+    spoken_name: dict[str, str] = Field(default_factory=dict)
     timezone: TimeZone
     languages: list[str] = Field(min_length=1)
     communities: list[str] = Field(min_length=1)

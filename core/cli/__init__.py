@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from core.cli import intake, setup
+from core.cli import bulletins, intake, setup
 from core.cli.common import alembic_config
 
 __all__ = ["alembic_config", "app"]
@@ -17,6 +17,7 @@ app.add_typer(setup.db_app, name="db")
 app.add_typer(setup.content_app, name="content")
 app.add_typer(intake.cfa_app, name="cfa")
 app.add_typer(intake.reports_app, name="reports")
+app.add_typer(bulletins.bulletin_app, name="bulletin")
 app.command("chat")(intake.chat)
 app.command("serve")(setup.serve)
 

@@ -1,0 +1,142 @@
+"""Commands of the editorial pipeline: compose a bulletin, edit its script, render it."""
+
+from collections.abc import Awaitable, Callable
+from datetime import date
+from typing import Annotated
+
+import typer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core import bulletins
+from core.cli.common import run
+from core.models import Bulletin
+from core.services import Services
+
+bulletin_app = typer.Typer(help="Radio bulletins: compose, edit, render.", no_args_is_help=True)
+
+Change = Callable[[AsyncSession, Services], Awaitable[object]]
+Language = Annotated[str, typer.Option(help="Which language's script, e.g. ne")]
+Number = Annotated[int, typer.Argument(help="The item's number, as `bulletin show` prints it")]
+
+
+@bulletin_app.command("compose")
+def compose(
+    station: Annotated[str, typer.Option(help="The station's code, e.g. radio-dhading")],
+    air_date: Annotated[str, typer.Option("--date", help="The local air date, YYYY-MM-DD")],
+    replace: Annotated[bool, typer.Option(help="Discard an existing draft for that date")] = False,
+) -> None:
+    """Write a station's bulletin from the validated reports, and print its script."""
+    day = _date(air_date)
+
+    async def work(services: Services) -> tuple[Bulletin, list[str]]:
+        config = services.deployment.stations.get(station)
+        if config is None:
+            known = ", ".join(sorted(services.deployment.stations))
+            raise bulletins.BulletinError(f"no station '{station}' (known: {known})")
+        async with services.db.session() as session:
+            composed = await bulletins.compose(
+                session,
+                services.deployment,
+                station,
+                bulletins.air_time(config, day),
+                replace=replace,
+            )
+            return composed.bulletin, composed.warnings
+
+    bulletin, warnings = run(work)
+    for warning in warnings:
+        typer.secho(f"note: {warning}", fg=typer.colors.YELLOW, err=True)
+    _print_script(bulletin)
+
+
+@bulletin_app.command("show")
+def show(bulletin_id: int) -> None:
+    """Print a bulletin's script, numbered per language."""
+    _print_script(run(lambda services: _load(services, bulletin_id)))
+
+
+@bulletin_app.command("edit")
+def edit(
+    bulletin_id: int,
+    number: Number,
+    language: Language,
+    text: Annotated[str, typer.Option(help="The new text of the item")],
+) -> None:
+    """Replace the text of one item."""
+    _change(bulletin_id, lambda s, _: bulletins.edit_item(s, bulletin_id, language, number, text))
+
+
+@bulletin_app.command("drop")
+def drop(bulletin_id: int, number: Number, language: Language) -> None:
+    """Remove one item."""
+    _change(bulletin_id, lambda s, _: bulletins.drop_item(s, bulletin_id, language, number))
+
+
+@bulletin_app.command("move")
+def move(
+    bulletin_id: int,
+    number: Number,
+    language: Language,
+    to: Annotated[int, typer.Option(help="The item's new number")],
+) -> None:
+    """Move one item to another place in the script."""
+    _change(bulletin_id, lambda s, _: bulletins.move_item(s, bulletin_id, language, number, to))
+
+
+@bulletin_app.command("add")
+def add(
+    bulletin_id: int,
+    language: Language,
+    text: Annotated[str | None, typer.Option(help="An announcement to read")] = None,
+    report: Annotated[
+        str | None,
+        typer.Option(
+            help="A validated report's reference, e.g. a sensitive one an editor includes"
+        ),
+    ] = None,
+    at: Annotated[int | None, typer.Option(help="Its number (default: before the outro)")] = None,
+) -> None:
+    """Add an announcement, or a report by hand, to one language's script."""
+    if (text is None) == (report is None):
+        raise typer.BadParameter("give exactly one of --text or --report")
+
+    async def change(session: AsyncSession, services: Services) -> object:
+        if report is not None:
+            return await bulletins.add_report(
+                session, services.deployment, bulletin_id, report, language, at
+            )
+        return await bulletins.add_announcement(
+            session, services.deployment, bulletin_id, language, text or "", at
+        )
+
+    _change(bulletin_id, change)
+
+
+def _change(bulletin_id: int, change: Change) -> None:
+    async def work(services: Services) -> Bulletin:
+        async with services.db.session() as session:
+            await change(session, services)
+        return await _load(services, bulletin_id)
+
+    _print_script(run(work))
+
+
+async def _load(services: Services, bulletin_id: int) -> Bulletin:
+    async with services.db.session() as session:
+        return await bulletins.get_bulletin(session, bulletin_id)
+
+
+def _print_script(bulletin: Bulletin) -> None:
+    station = bulletin.station
+    typer.echo(f"bulletin {bulletin.id}  {station.code}  {bulletin.air_date}  {bulletin.status}")
+    for language in station.languages:
+        typer.echo(f"\n[{language}]")
+        for number, item in enumerate(bulletins.script(bulletin, language), start=1):
+            typer.echo(f"{number:>3}. ({item.kind}) {item.text}")
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(f"'{text}' is not a date like 2026-12-04") from None
