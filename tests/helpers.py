@@ -1,13 +1,13 @@
 """Helpers the tests share: invites, and driving the engine as a person would."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from bot.channels.base import read_typed
 from bot.messages import Incoming, Kind, Reply
 from core.db import utcnow
-from core.models import Community, Invite
+from core.models import Community, Invite, Report
 from core.services import Services
 
 
@@ -65,3 +65,47 @@ class Person:
 
     def texts(self) -> str:
         return "\n".join(filter(None, (f"{r.title or ''}\n{r.text}" for r in self.replies)))
+
+
+async def make_report(
+    services: Services,
+    *,
+    community: str = "dhading-gajuri-3",
+    category: str = "service_delivery",
+    summary: dict[str, str] | None = None,
+    validated_at: datetime | None = None,
+    cfa_name: str = "Sita Tamang",
+    answers: dict[str, object] | None = None,
+) -> Report:
+    """A report as the intake would store it, validated when a summary is given."""
+    from core.models import Cfa, ChannelIdentity, SurveyDefinition
+
+    async with services.db.session() as session:
+        place = await session.scalar(select(Community).where(Community.code == community))
+        survey = await session.scalar(
+            select(SurveyDefinition).where(SurveyDefinition.survey_id == "report")
+        )
+        assert place is not None and survey is not None
+        cfa = Cfa(name=cfa_name, community_id=place.id, language="ne")
+        session.add(cfa)
+        await session.flush()
+        count = await session.scalar(select(func.count()).select_from(Report)) or 0
+        session.add(ChannelIdentity(cfa_id=cfa.id, channel="telegram",
+                                    address=str(700100200 + count)))
+        report = Report(
+            reference=f"NP-2026-{count + 1:06d}",
+            cfa_id=cfa.id,
+            community_id=place.id,
+            survey_definition_id=survey.id,
+            kind="report",
+            category=category,
+            language="ne",
+            channel="telegram",
+            answers=answers or {"description": "raw words of the CFA"},
+            summary=summary,
+            status="validated" if summary else "received",
+            validated_at=validated_at or (utcnow() if summary else None),
+            sensitive=category in services.deployment.config.sensitive_categories,
+        )
+        session.add(report)
+    return report
