@@ -90,7 +90,7 @@ class Engine:
         Channels ask before downloading, so nothing is fetched (or kept) that no
         question asked for.
         """
-        async with self.db.sessionmaker() as session:
+        async with self.db.session() as session:
             cfa = await store.find_cfa(session, channel, address)
             if cfa is None:
                 return False

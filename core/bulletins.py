@@ -24,6 +24,7 @@ from core.templates import BulletinTemplate
 
 logger = logging.getLogger(__name__)
 
+
 class BulletinError(HelpdeskError):
     """A bulletin cannot be composed, edited or rendered as asked."""
 

@@ -32,15 +32,18 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
 )
 from aiogram.methods import SendMessage, TelegramMethod
+from aiogram.methods.base import Response
 from aiogram.types import (
     BotCommand,
     BotCommandScopeAllPrivateChats,
     CallbackQuery,
+    File,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     Message,
     TelegramObject,
     Update,
+    User,
 )
 
 from bot import store
@@ -59,6 +62,11 @@ CHANNEL = "telegram"
 TEXT_LIMIT = 3900
 SEND_ATTEMPTS = 4
 ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "my_chat_member"]
+
+# aiogram parses every Bot API answer as Response[<result type>]. Pydantic keeps its
+# parametrised generic classes only weakly, so garbage collection drops them and each is
+# rebuilt (several ms) on a later call; holding them here keeps them built.
+_RESPONSE_TYPES = [Response[t] for t in (Message, bool, File, list[BotCommand], User)]
 PRIVATE = F.chat.type == "private"
 
 
