@@ -32,6 +32,7 @@ from bot.answers import (
 from bot.messages import Incoming, Kind, Reply
 from bot.prompts import STATUS_LABELS, text_of
 from bot.surveys import MEDIA_TYPES, Question, QuestionType, Survey
+from core import bulletins
 from core.db import Database
 from core.deployment import Deployment
 from core.i18n import Translator, negotiate, translator
@@ -97,6 +98,8 @@ class Engine:
             conversation = await session.scalar(
                 select(ConversationSession).where(ConversationSession.cfa_id == cfa.id)
             )
+            if conversation is not None and conversation.state == "recording":
+                return kind == Kind.VOICE
             if conversation is None or conversation.state != "asking":
                 return False
             survey = await self.survey_version(session, conversation.survey_definition_id)
@@ -209,6 +212,7 @@ class Turn:
             "review": self._review,
             "cancelling": self._cancelling,
             "language": self._choosing_language,
+            "recording": self._recording,
         }
         return await handlers[self.state](incoming)
 
@@ -245,6 +249,8 @@ class Turn:
             return [prompts.confirm_cancel(self.t)]
         if self.state == "language":
             return [prompts.language_menu(self.t, self.engine.deployment.languages)]
+        if self.state == "recording":
+            return [self._recording_prompt()]
         return [self._menu()]
 
     # Commands ---------------------------------------------------------------------------
@@ -268,11 +274,13 @@ class Turn:
             return self._cancel_command()
         if command == "back":
             return self._back()
+        if command == "record" and self.cfa.role == "journalist":
+            return await self._start_recording(incoming.text)
         note = self.t.gettext("I do not know that command.")
         return [Reply(note), prompts.help_text(self.t)]
 
     def _enter(self, state: str) -> list[Reply]:
-        if self.state not in ("language", "cancelling"):
+        if self.state not in ("language", "cancelling", "recording"):
             self._conversation.resume_state = self.state
         self._conversation.state = state
         return self.prompt()
@@ -283,6 +291,9 @@ class Turn:
         return self.prompt()
 
     def _cancel_command(self) -> list[Reply]:
+        if self.state == "recording":
+            self._conversation.pending = None
+            return [Reply(self.t.gettext("Stopped. Nothing was sent.")), *self._resume()]
         if self.state in ("asking", "review"):
             return self._enter("cancelling")
         if self.state == "cancelling":
@@ -511,6 +522,64 @@ class Turn:
         self.t = self.engine.translator(code)
         logger.info("cfa %s switched language to %s", self.cfa.id, code)
         return [Reply(self.t.gettext("Language changed.")), *self._resume()]
+
+    # Recording a bulletin (journalists) ----------------------------------------------------
+
+    async def _start_recording(self, arguments: str) -> list[Reply]:
+        usage = self.t.gettext("Send /record BULLETIN LANGUAGE, for example /record 12 ne.")
+        parts = arguments.split()
+        if len(parts) != 2 or not parts[0].isdigit():
+            return [Reply(usage)]
+        try:
+            bulletin = await bulletins.recordable(self.session, int(parts[0]), parts[1].lower())
+        except bulletins.BulletinError as error:
+            logger.info("cfa %s cannot record: %s", self.cfa.id, error)
+            return [
+                Reply(
+                    self.t.gettext("That bulletin cannot be recorded: %(reason)s")
+                    % {"reason": str(error)}
+                )
+            ]
+
+        script = "\n\n".join(i.text for i in bulletins.script(bulletin, parts[1].lower()))
+        self._enter("recording")
+        self._conversation.pending = {
+            "bulletin": bulletin.id,
+            "language": parts[1].lower(),
+            "script": script,
+        }
+        return self.prompt()
+
+    def _recording_prompt(self) -> Reply:
+        pending = self._conversation.pending or {}
+        text = self.t.gettext(
+            "Read this script aloud and send it as one voice note. /cancel to stop."
+        )
+        return Reply(
+            f"{text}\n\n{pending.get('script', '')}",
+            title=self.t.gettext("Bulletin %(number)s (%(language)s)")
+            % {"number": pending.get("bulletin"), "language": pending.get("language")},
+        )
+
+    async def _recording(self, incoming: Incoming) -> list[Reply]:
+        if incoming.kind != Kind.VOICE or incoming.media is None:
+            return [Reply("⚠️ " + self.t.gettext("This needs a voice note.")), *self.prompt()]
+        pending = self._conversation.pending or {}
+        await bulletins.save_recording(
+            self.session,
+            int(pending["bulletin"]),
+            str(pending["language"]),
+            path=incoming.media.path,
+            mime_type=incoming.media.mime_type,
+            source=self.channel,
+            cfa_id=self.cfa.id,
+        )
+        self._conversation.pending = None
+        done = self.t.gettext(
+            "Thank you. Your reading of bulletin %(number)s is saved and "
+            "will be used when it is rendered."
+        ) % {"number": pending["bulletin"]}
+        return [Reply(done), *self._resume()]
 
     # Surveys ----------------------------------------------------------------------------
 

@@ -138,6 +138,7 @@ async def register_cfa(
         community_id=invite.community_id,
         language=invite.language,
         status="active",
+        role=invite.role,
     )
     session.add(cfa)
     await session.flush()

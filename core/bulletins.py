@@ -8,18 +8,18 @@ default) are left out unless an editor adds them by hand with :func:`add_report`
 
 import logging
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date
 from babel.numbers import format_decimal
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.deployment import WEEKDAYS, Deployment, StationConfig
 from core.errors import HelpdeskError
 from core.i18n import translator
-from core.models import Bulletin, BulletinItem, Community, Report, Station
+from core.models import Bulletin, BulletinItem, Community, Recording, Report, Station
 from core.templates import BulletinTemplate
 
 logger = logging.getLogger(__name__)
@@ -336,17 +336,50 @@ def _renumber(bulletin: Bulletin, language: str) -> None:
         item.position = position
 
 
-async def count_items(session: AsyncSession, bulletin_id: int) -> int:
-    """How many items a bulletin has in all languages."""
-    total = await session.scalar(
-        select(func.count())
-        .select_from(BulletinItem)
-        .where(BulletinItem.bulletin_id == bulletin_id)
+# Recordings ---------------------------------------------------------------------------
+
+
+async def recordable(session: AsyncSession, bulletin_id: int, language: str) -> Bulletin:
+    """The bulletin a person is about to read aloud in ``language``.
+
+    Raises:
+        BulletinError: no such bulletin, the station does not broadcast in that
+            language, or the bulletin can no longer change.
+    """
+    bulletin = await get_bulletin(session, bulletin_id)
+    if language not in bulletin.station.languages:
+        raise BulletinError(f"station {bulletin.station.code} does not broadcast in {language}")
+    if bulletin.status in ("approved", "aired"):
+        raise BulletinError(
+            f"bulletin {bulletin_id} is {bulletin.status}; it can no longer be recorded"
+        )
+    return bulletin
+
+
+async def save_recording(
+    session: AsyncSession,
+    bulletin_id: int,
+    language: str,
+    *,
+    path: str,
+    mime_type: str,
+    source: str,
+    cfa_id: int | None = None,
+) -> Recording:
+    """Keep a reading of the script; a new one replaces the old for that language."""
+    bulletin = await recordable(session, bulletin_id, language)
+    recording = await session.scalar(
+        select(Recording).where(
+            Recording.bulletin_id == bulletin_id, Recording.language == language
+        )
     )
-    return int(total or 0)
-
-
-def next_air_date(station: StationConfig, today: date) -> date:
-    """The date of the station's next slot from ``today`` (today included)."""
-    days = {WEEKDAYS.index(slot.day) for slot in station.airtime} or {today.weekday()}
-    return next(today + timedelta(days=n) for n in range(7) if (today.weekday() + n) % 7 in days)
+    if recording is None:
+        recording = Recording(bulletin_id=bulletin_id, language=language)
+        session.add(recording)
+    recording.path, recording.mime_type = path, mime_type
+    recording.source, recording.cfa_id = source, cfa_id
+    bulletin.status = "draft"
+    logger.info(
+        "bulletin %s: %s recording saved from %s (cfa %s)", bulletin_id, language, source, cfa_id
+    )
+    return recording

@@ -99,6 +99,7 @@ class Invite(Base):
     community_id: Mapped[int] = mapped_column(ForeignKey("community.id"))
     language: Mapped[str] = mapped_column(String(16))
     name: Mapped[str | None] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16), default="reporter", server_default="reporter")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]

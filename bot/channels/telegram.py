@@ -66,7 +66,13 @@ ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "my_chat_membe
 # aiogram parses every Bot API answer as Response[<result type>]. Pydantic keeps its
 # parametrised generic classes only weakly, so garbage collection drops them and each is
 # rebuilt (several ms) on a later call; holding them here keeps them built.
-_RESPONSE_TYPES = [Response[t] for t in (Message, bool, File, list[BotCommand], User)]
+_RESPONSE_TYPES: list[type] = [
+    Response[Message],
+    Response[bool],
+    Response[File],
+    Response[list[BotCommand]],
+    Response[User],
+]
 PRIVATE = F.chat.type == "private"
 
 

@@ -29,6 +29,9 @@ def cfa_invite(
     community: Annotated[str, typer.Option(help="Community code, e.g. dhading-gajuri-3")],
     language: Annotated[str, typer.Option(help="The CFA's language, e.g. ne")],
     name: Annotated[str | None, typer.Option(help="The CFA's name, if known")] = None,
+    role: Annotated[
+        str, typer.Option(help="reporter, or journalist (may /record bulletins)")
+    ] = "reporter",
 ) -> None:
     """Create a one-time invite and print the link that registers a CFA."""
     settings = get_settings()
@@ -48,7 +51,10 @@ def cfa_invite(
                 known = ", ".join(codes) or "none (run: helpdesk content load)"
                 raise HelpdeskError(f"no community '{community}'; known: {known}")
             code = "".join(secrets.choice(INVITE_ALPHABET) for _ in range(10))
+            if role not in ("reporter", "journalist"):
+                raise HelpdeskError(f"role '{role}' is not reporter or journalist")
             invite = Invite(
+                role=role,
                 code=code,
                 community_id=found.id,
                 language=language,
