@@ -61,6 +61,7 @@ class AudioConfig(BaseModel):
     mp3_sample_rate: Literal[44100, 48000] = 44100
     max_duration_s: float | None = Field(default=None, gt=0)
     wav: bool = False
+    music_bed: bool = False
 
 
 class Airtime(BaseModel):

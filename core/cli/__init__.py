@@ -18,6 +18,7 @@ app.add_typer(setup.content_app, name="content")
 app.add_typer(intake.cfa_app, name="cfa")
 app.add_typer(intake.reports_app, name="reports")
 app.add_typer(bulletins.bulletin_app, name="bulletin")
+app.add_typer(bulletins.tts_app, name="tts")
 app.command("chat")(intake.chat)
 app.command("serve")(setup.serve)
 

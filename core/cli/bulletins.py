@@ -1,14 +1,20 @@
 """Commands of the editorial pipeline: compose a bulletin, edit its script, render it."""
 
+import mimetypes
 from collections.abc import Awaitable, Callable
 from datetime import date
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from audio import Voices
+from bot.media import save_media
 from core import bulletins
 from core.cli.common import run
+from core.config import get_settings
+from core.i18n import language_name
 from core.models import Bulletin
 from core.services import Services
 
@@ -140,3 +146,76 @@ def _date(text: str) -> date:
         return date.fromisoformat(text)
     except ValueError:
         raise typer.BadParameter(f"'{text}' is not a date like 2026-12-04") from None
+
+
+@bulletin_app.command("render")
+def render(bulletin_id: int) -> None:
+    """Render every language of a bulletin and print each file with what was measured."""
+
+    async def work(services: Services) -> list[bulletins.RenderedLanguage]:
+        return await bulletins.render(
+            services.db, services.deployment, services.settings, bulletin_id
+        )
+
+    media = get_settings().resolved_media_dir
+    for rendered in run(work):
+        engines = ",".join(sorted(set(rendered.engines)))
+        for file in rendered.files:
+            measured = (
+                f"{file.duration_s:7.1f} s {file.lufs:6.1f} LUFS "
+                f"{file.true_peak_dbtp:5.1f} dBTP {file.size / 1024:8.0f} KiB"
+            )
+            typer.echo(
+                f"{rendered.language:<3} {file.format:<4} {engines:<14} {measured} "
+                f"{media / file.path}"
+            )
+
+
+@bulletin_app.command("record")
+def record(
+    bulletin_id: int,
+    language: Language,
+    file: Annotated[
+        Path,
+        typer.Option(
+            exists=True, dir_okay=False, help="A recording of the script: OGG, MP3, WAV..."
+        ),
+    ],
+) -> None:
+    """Use a person's reading of the script for one language instead of a voice."""
+    settings = get_settings()
+    mime = mimetypes.guess_type(file.name)[0] or ""
+    if not mime.startswith("audio/") and file.suffix.lower() not in (".ogg", ".oga", ".opus"):
+        raise typer.BadParameter(f"{file.name} does not look like an audio file ({mime or '?'})")
+
+    async def work(services: Services) -> None:
+        stored = save_media(
+            settings.resolved_media_dir,
+            file.read_bytes(),
+            mime or "audio/ogg",
+            source_id=file.name,
+        )
+        async with services.db.session() as session:
+            await bulletins.save_recording(
+                session,
+                bulletin_id,
+                language.lower(),
+                path=stored.path,
+                mime_type=stored.mime_type,
+                source="upload",
+            )
+
+    run(work)
+    typer.echo(f"bulletin {bulletin_id}: {language} will be rendered from {file.name}")
+
+
+tts_app = typer.Typer(help="Text-to-speech on this machine.", no_args_is_help=True)
+
+
+@tts_app.command("voices")
+def voices() -> None:
+    """List the languages this machine can speak, and the engines in the order tried."""
+    available = Voices(get_settings()).available()
+    for language, engines in available.items():
+        typer.echo(f"{language:<8} {language_name(language):<20} {', '.join(engines)}")
+    typer.echo("A language not listed needs a recording: helpdesk bulletin record ...")

@@ -116,7 +116,6 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("validated_at", sa.DateTime(timezone=True), nullable=True))
 
 
-
 def downgrade() -> None:
     """Downgrade schema."""
     with op.batch_alter_table("report", schema=None) as batch_op:
