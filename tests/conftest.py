@@ -28,14 +28,14 @@ PG_SERVER = os.environ.get("HELPDESK_TEST_PG", "postgresql://postgres@127.0.0.1:
 
 def settings_for(url: str, data_dir: Path, **overrides: object) -> Settings:
     """Settings for a test: its own data folder and database, the sample content."""
-    return Settings(
-        _env_file=None,
-        data_dir=data_dir,
-        database_url=url,
-        content_dir=PROJECT_ROOT / "content",
-        locales_dir=PROJECT_ROOT / "locales",
+    values: dict[str, object] = {
+        "data_dir": data_dir,
+        "database_url": url,
+        "content_dir": PROJECT_ROOT / "content",
+        "locales_dir": PROJECT_ROOT / "locales",
         **overrides,
-    )
+    }
+    return Settings(_env_file=None, **values)  # type: ignore[arg-type]
 
 
 def migrate(url: str, revision: str = "head", *, down: bool = False) -> None:

@@ -9,7 +9,6 @@ from typing import Annotated
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from audio import Voices
 from bot.media import save_media
 from core import bulletins
 from core.cli.common import run
@@ -152,8 +151,10 @@ def _date(text: str) -> date:
 def render(bulletin_id: int) -> None:
     """Render every language of a bulletin and print each file with what was measured."""
 
-    async def work(services: Services) -> list[bulletins.RenderedLanguage]:
-        return await bulletins.render(
+    from core import rendering
+
+    async def work(services: Services) -> list[rendering.RenderedLanguage]:
+        return await rendering.render(
             services.db, services.deployment, services.settings, bulletin_id
         )
 
@@ -215,6 +216,8 @@ tts_app = typer.Typer(help="Text-to-speech on this machine.", no_args_is_help=Tr
 @tts_app.command("voices")
 def voices() -> None:
     """List the languages this machine can speak, and the engines in the order tried."""
+    from audio import Voices
+
     available = Voices(get_settings()).available()
     for language, engines in available.items():
         typer.echo(f"{language:<8} {language_name(language):<20} {', '.join(engines)}")

@@ -144,7 +144,7 @@ async def test_a_missing_summary_language_is_reported_to_the_editor(services: Se
 def test_a_template_placeholder_typo_names_file_and_part(tmp_path: Path) -> None:
     (tmp_path / "bulletins").mkdir()
     source = Path(__file__).parents[2] / "content" / "bulletins" / "en.yaml"
-    text = source.read_text(encoding="utf-8").replace(": {summary}\"", ": {sumary}\"", 1)
+    text = source.read_text(encoding="utf-8").replace(': {summary}"', ': {sumary}"', 1)
     (tmp_path / "bulletins" / "en.yaml").write_text(text, encoding="utf-8")
 
     with pytest.raises(ContentError) as caught:
