@@ -90,8 +90,9 @@ async def make_report(
         session.add(cfa)
         await session.flush()
         count = await session.scalar(select(func.count()).select_from(Report)) or 0
-        session.add(ChannelIdentity(cfa_id=cfa.id, channel="telegram",
-                                    address=str(700100200 + count)))
+        session.add(
+            ChannelIdentity(cfa_id=cfa.id, channel="telegram", address=str(700100200 + count))
+        )
         report = Report(
             reference=f"NP-2026-{count + 1:06d}",
             cfa_id=cfa.id,

@@ -54,7 +54,7 @@ def test_a_file_ffmpeg_cannot_read_raises_with_its_error(tmp_path: Path) -> None
 
 
 def test_a_missing_file_is_named(tmp_path: Path) -> None:
-    with pytest.raises(AudioError, match="missing.wav"):
+    with pytest.raises(AudioError, match=r"missing\.wav"):
         decode(tmp_path / "missing.wav", 44_100, 1)
 
 

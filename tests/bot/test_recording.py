@@ -10,15 +10,20 @@ from core.models import Recording
 from core.services import Services
 from tests.helpers import Person, make_invite, make_report
 
-VOICE = MediaFile(path="incoming/2026/12/reading.ogg", mime_type="audio/ogg", size=9000,
-                  sha256="0" * 64)
+VOICE = MediaFile(
+    path="incoming/2026/12/reading.ogg", mime_type="audio/ogg", size=9000, sha256="0" * 64
+)
 
 
 async def bulletin_id(services: Services) -> int:
     await make_report(services, summary={"ne": "गजुरीमा पानी आएन।"})
     async with services.db.session() as session:
-        composed = await bulletins.compose(session, services.deployment, "radio-dhading",
-                                           datetime(2026, 12, 4, 13, 15, tzinfo=UTC))
+        composed = await bulletins.compose(
+            session,
+            services.deployment,
+            "radio-dhading",
+            datetime(2026, 12, 4, 13, 15, tzinfo=UTC),
+        )
     return composed.bulletin.id
 
 

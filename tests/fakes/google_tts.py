@@ -16,7 +16,7 @@ def speech_body(mp3: bytes) -> str:
     """A successful batchexecute answer carrying ``mp3``, shaped as Google sends it."""
     audio = base64.b64encode(mp3).decode("ascii")
     payload = f'[["wrb.fr","jQ1olc","[\\"{audio}\\"]",null,null,null,"generic"]]'
-    return f")]}}'\n\n{len(payload)}\n{payload}\n25\n[[\"e\",4,null,null,150]]\n"
+    return f')]}}\'\n\n{len(payload)}\n{payload}\n25\n[["e",4,null,null,150]]\n'
 
 
 def answer_speech(mock: responses.RequestsMock, mp3: bytes) -> None:

@@ -1,0 +1,1 @@
+"""Text-to-speech engines: eSpeak NG (offline), gTTS (online, cached) and recorded voice."""
