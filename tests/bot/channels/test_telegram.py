@@ -279,3 +279,41 @@ async def test_a_failing_step_is_rolled_back_and_the_cfa_is_told(
 
     assert "माफ" in apology[-1] or "Sorry" in apology[-1]
     assert "स्वास्थ्य चौकी" in resumed[-1], "the failed answer was not saved, the question stays"
+
+
+async def test_a_journalist_voice_note_becomes_the_bulletin_recording(
+    sita: TelegramUser, fake_api: FakeBotApi
+) -> None:
+    from datetime import UTC, datetime
+
+    from core import bulletins
+    from core.models import Recording
+
+    services = sita.service.services
+    async with services.db.session() as session:
+        composed = await bulletins.compose(
+            session,
+            services.deployment,
+            "radio-dhading",
+            datetime(2026, 12, 4, 13, 15, tzinfo=UTC),
+        )
+    invite = await make_invite(services, "JOURNO-1", language="ne")
+    async with services.db.session() as session:
+        stored = await session.get(type(invite), invite.id)
+        assert stored is not None
+        stored.role = "journalist"
+    await sita.say("/start JOURNO-1")
+
+    script = await sita.say(f"/record {composed.bulletin.id} ne")
+    voice = sita.update("voice_note")
+    fake_api.add_file(
+        voice["message"]["voice"]["file_id"], b"OggS-reading", file_path="voice/reading.oga"
+    )
+    await sita.deliver(voice)
+
+    assert "नागरिक सहायता कक्ष" in script[-1]
+    async with services.db.session() as session:
+        recording = await session.scalar(select(Recording))
+    assert recording is not None and recording.source == "telegram"
+    saved = sita.service.settings.resolved_media_dir / recording.path
+    assert saved.read_bytes() == b"OggS-reading"
