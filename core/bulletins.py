@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from babel.dates import format_date
 from babel.numbers import format_decimal
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.deployment import WEEKDAYS, Deployment, StationConfig
@@ -21,6 +21,7 @@ from core.errors import HelpdeskError
 from core.i18n import translator
 from core.models import (
     Bulletin,
+    BulletinFile,
     BulletinItem,
     Community,
     Recording,
@@ -96,7 +97,12 @@ async def compose(
     await session.flush()
 
     reports = await _fresh_reports(session, deployment, station, air_at)
-    composed = Composed(bulletin)
+    composed = Composed(bulletin, _date_warnings(config, local_date))
+    if existing is not None:
+        composed.warnings.append(
+            f"bulletin {existing.id} for that date was replaced: its edits, "
+            "recordings and audio are gone"
+        )
     for language in config.languages:
         items = _script(deployment, config, language, local_date, reports, composed.warnings)
         for position, (kind, text, report_id) in enumerate(items):
@@ -120,6 +126,20 @@ async def compose(
         len(reports),
     )
     return composed
+
+
+def _date_warnings(station: StationConfig, air_date: date) -> list[str]:
+    warnings = []
+    today = datetime.now(ZoneInfo(station.timezone)).date()
+    if air_date < today:
+        warnings.append(f"{air_date} is in the past for {station.code}")
+    days = sorted({slot.day for slot in station.airtime})
+    if days and WEEKDAYS[air_date.weekday()] not in days:
+        warnings.append(
+            f"{air_date} is a {WEEKDAYS[air_date.weekday()]}; {station.code} airs "
+            f"on {', '.join(days)}"
+        )
+    return warnings
 
 
 def _script(
@@ -202,6 +222,22 @@ async def _station(
     return config, station
 
 
+async def listing(
+    session: AsyncSession,
+    station_code: str | None = None,
+) -> list[tuple[Bulletin, int]]:
+    """Bulletins with how many files each has, newest air date first."""
+    query = (
+        select(Bulletin, func.count(BulletinFile.id))
+        .outerjoin(BulletinFile)
+        .group_by(Bulletin.id)
+        .order_by(Bulletin.air_date.desc(), Bulletin.id.desc())
+    )
+    if station_code:
+        query = query.join(Station).where(Station.code == station_code)
+    return [(bulletin, int(files)) for bulletin, files in (await session.execute(query)).all()]
+
+
 # Editing ------------------------------------------------------------------------------
 
 
@@ -223,14 +259,14 @@ async def edit_item(
     session: AsyncSession, bulletin_id: int, language: str, number: int, text: str
 ) -> BulletinItem:
     """Replace the text of item ``number`` (from 1) of one language's script."""
-    item = _item(await editable(session, bulletin_id), language, number)
-    item.text = " ".join(text.split())
+    item = _item(await editable(session, bulletin_id, language), language, number)
+    item.text = _spoken(text)
     return item
 
 
 async def drop_item(session: AsyncSession, bulletin_id: int, language: str, number: int) -> None:
     """Remove item ``number`` from one language's script."""
-    bulletin = await editable(session, bulletin_id)
+    bulletin = await editable(session, bulletin_id, language)
     item = _item(bulletin, language, number)
     bulletin.items.remove(item)
     _renumber(bulletin, language)
@@ -239,13 +275,18 @@ async def drop_item(session: AsyncSession, bulletin_id: int, language: str, numb
 async def move_item(
     session: AsyncSession, bulletin_id: int, language: str, number: int, to: int
 ) -> None:
-    """Move item ``number`` to position ``to`` (both from 1) in one language's script."""
-    bulletin = await editable(session, bulletin_id)
-    items = script(bulletin, language)
+    """Move item ``number`` to position ``to`` (both from 1) in one language's script.
+
+    The intro stays first and the outro last; a position beyond them is taken as the
+    nearest place inside them.
+    """
+    bulletin = await editable(session, bulletin_id, language)
     item = _item(bulletin, language, number)
-    items.remove(item)
-    items.insert(max(0, min(to - 1, len(items))), item)
-    for position, each in enumerate(items):
+    if item.kind in ("intro", "outro"):
+        raise BulletinError(f"item {number} is the {item.kind}; it stays in its place")
+    rest = [each for each in script(bulletin, language) if each is not item]
+    rest.insert(_within_frame(rest, to - 1), item)
+    for position, each in enumerate(rest):
         each.position = position
 
 
@@ -258,16 +299,9 @@ async def add_announcement(
     at: int | None = None,
 ) -> BulletinItem:
     """Insert an announcement at position ``at`` (from 1), by default before the outro."""
-    bulletin = await editable(session, bulletin_id)
-    template = _template(deployment, bulletin, language)
-    return _insert(
-        bulletin,
-        language,
-        "announcement",
-        template.fill("announcement", text=" ".join(text.split())),
-        None,
-        at,
-    )
+    bulletin = await editable(session, bulletin_id, language)
+    spoken = deployment.templates[language].fill("announcement", text=_spoken(text))
+    return _insert(bulletin, language, "announcement", spoken, None, at)
 
 
 async def add_report(
@@ -278,16 +312,28 @@ async def add_report(
     language: str,
     at: int | None = None,
 ) -> BulletinItem:
-    """Put a validated report in by hand: the way a sensitive report gets on air."""
-    bulletin = await editable(session, bulletin_id)
+    """Put a validated report in by hand: the way a sensitive report gets on air.
+
+    Raises:
+        BulletinError: the report is not validated, has no summary in the language, is
+            already in this script, or comes from a community the station does not serve.
+    """
+    bulletin = await editable(session, bulletin_id, language)
     report = await session.scalar(select(Report).where(Report.reference == reference))
     if report is None or report.status != "validated":
         raise BulletinError(f"{reference} is not a validated report")
     summary = (report.summary or {}).get(language)
     if not summary:
         raise BulletinError(f"{reference} has no summary in {language}")
-    template = _template(deployment, bulletin, language)
-    text = _report_text(template, report, summary, language)
+    if any(item.report_id == report.id for item in script(bulletin, language)):
+        raise BulletinError(f"{reference} is already in the {language} script")
+    if report.community.code not in bulletin.station.communities:
+        raise BulletinError(
+            f"{reference} is from {report.community.code}, which "
+            f"{bulletin.station.code} does not serve"
+        )
+
+    text = _report_text(deployment.templates[language], report, summary, language)
     logger.info(
         "bulletin %s: %s added by an editor (sensitive: %s)",
         bulletin_id,
@@ -297,25 +343,55 @@ async def add_report(
     return _insert(bulletin, language, "report", text, report.id, at)
 
 
-async def editable(session: AsyncSession, bulletin_id: int) -> Bulletin:
+async def editable(
+    session: AsyncSession, bulletin_id: int, language: str | None = None
+) -> Bulletin:
     """A bulletin about to change, set back to draft (its audio is then out of date).
 
+    When one language's script changes, a recording of it no longer matches what is
+    written, so it is set aside and has to be made again.
+
     Raises:
-        BulletinError: no such bulletin, or it is approved or aired.
+        BulletinError: no such bulletin, it is approved or aired, or the station does not
+            broadcast in ``language``.
     """
     bulletin = await get_bulletin(session, bulletin_id)
     if bulletin.status in ("approved", "aired"):
         raise BulletinError(
             f"bulletin {bulletin_id} is {bulletin.status}; it can no longer be edited"
         )
+    if language is not None and language not in bulletin.station.languages:
+        raise BulletinError(
+            f"station {bulletin.station.code} does not broadcast in "
+            f"{language} (it airs {', '.join(bulletin.station.languages)})"
+        )
+    if language is not None:
+        await _set_aside_recording(session, bulletin_id, language)
     bulletin.status = "draft"
     return bulletin
 
 
-def _template(deployment: Deployment, bulletin: Bulletin, language: str) -> BulletinTemplate:
-    if language not in bulletin.station.languages:
-        raise BulletinError(f"station {bulletin.station.code} does not broadcast in {language}")
-    return deployment.templates[language]
+async def _set_aside_recording(session: AsyncSession, bulletin_id: int, language: str) -> None:
+    recording = await session.scalar(
+        select(Recording).where(
+            Recording.bulletin_id == bulletin_id, Recording.language == language
+        )
+    )
+    if recording is not None:
+        await session.delete(recording)
+        logger.warning(
+            "bulletin %s: the %s recording no longer matches the edited script and "
+            "was set aside; record it again",
+            bulletin_id,
+            language,
+        )
+
+
+def _spoken(text: str) -> str:
+    spoken = " ".join(text.split())
+    if not spoken:
+        raise BulletinError("an item needs some text; use drop to remove one")
+    return spoken
 
 
 def _item(bulletin: Bulletin, language: str, number: int) -> BulletinItem:
@@ -327,12 +403,17 @@ def _item(bulletin: Bulletin, language: str, number: int) -> BulletinItem:
     return items[number - 1]
 
 
+def _within_frame(items: list[BulletinItem], index: int) -> int:
+    first = 1 if items and items[0].kind == "intro" else 0
+    last = len(items) - 1 if items and items[-1].kind == "outro" else len(items)
+    return max(first, min(index, last))
+
+
 def _insert(
     bulletin: Bulletin, language: str, kind: str, text: str, report_id: int | None, at: int | None
 ) -> BulletinItem:
     items = script(bulletin, language)
-    before_outro = len(items) - 1 if items and items[-1].kind == "outro" else len(items)
-    index = before_outro if at is None else max(0, min(at - 1, len(items)))
+    index = _within_frame(items, len(items) if at is None else at - 1)
     item = BulletinItem(
         language=language, kind=kind, text=text, report_id=report_id, position=index
     )

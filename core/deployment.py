@@ -158,10 +158,12 @@ def _read(content_dir: Path, name: str, *, optional: bool = False) -> Any:
 
 def _load_stations(content_dir: Path, config: DeploymentConfig) -> dict[str, StationConfig]:
     data = _read(content_dir, STATIONS_FILE, optional=True) or {"stations": []}
-    try:
-        entries = [StationConfig.model_validate(e) for e in data.get("stations") or []]
-    except ValidationError as error:
-        raise _content_error(STATIONS_FILE, error) from error
+    entries = []
+    for number, entry in enumerate(data.get("stations") or []):
+        try:
+            entries.append(StationConfig.model_validate(entry))
+        except ValidationError as error:
+            raise _content_error(STATIONS_FILE, error, f"stations[{number}]") from error
 
     communities = {community.code for community in config.communities}
     stations: dict[str, StationConfig] = {}
@@ -179,10 +181,14 @@ def _load_stations(content_dir: Path, config: DeploymentConfig) -> dict[str, Sta
     return stations
 
 
-def _content_error(name: str, error: ValidationError) -> ContentError:
+def _content_error(name: str, error: ValidationError, prefix: str = "") -> ContentError:
     first = error.errors()[0]
-    key = ".".join(str(part) for part in first["loc"])
-    return ContentError(name, key, first["msg"])
+    key = ".".join(
+        [prefix, *(str(part) for part in first["loc"])]
+        if prefix
+        else [str(part) for part in first["loc"]]
+    )
+    return ContentError(name, key, first["msg"].removeprefix("Value error, "))
 
 
 async def sync_deployment(session: AsyncSession, deployment: Deployment) -> dict[str, int]:

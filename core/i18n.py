@@ -58,7 +58,10 @@ def catalog_languages(locales_dir: Path | None = None) -> list[str]:
 
 def language_name(language: str) -> str:
     """A language's own name for itself (``नेपाली`` for ``ne``), for the language menu."""
-    locale = _locale(language)
+    try:
+        locale = Locale.parse(language.replace("-", "_"))
+    except (UnknownLocaleError, ValueError):
+        return language
     name = locale.get_display_name(locale) or language
     return name[:1].upper() + name[1:]
 

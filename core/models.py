@@ -261,7 +261,8 @@ class Bulletin(Base):
     """
 
     __tablename__ = "bulletin"
-    __table_args__ = (UniqueConstraint("station_id", "air_date"),)
+    # Bulletin numbers are what journalists type in /record: never hand one out twice.
+    __table_args__ = (UniqueConstraint("station_id", "air_date"), {"sqlite_autoincrement": True})
 
     id: Mapped[int] = mapped_column(primary_key=True)
     station_id: Mapped[int] = mapped_column(ForeignKey("station.id"))

@@ -14,6 +14,12 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from core.errors import ContentError
 
 SCRIPT_FIELDS = {"station", "programme", "date", "weekday", "count"}
+# What each part must say: a report item without its summary would air only a place name.
+REQUIRED: dict[str, set[str]] = {
+    "report": {"summary"},
+    "resolved_issue": {"summary"},
+    "announcement": {"text"},
+}
 PLACEHOLDERS: dict[str, set[str]] = {
     "intro": SCRIPT_FIELDS,
     "outro": SCRIPT_FIELDS,
@@ -65,6 +71,7 @@ def load_template(content_dir: Any, language: str) -> BulletinTemplate:
     for part, allowed in PLACEHOLDERS.items():
         used = _placeholders(getattr(template, part), shown, part)
         unknown = sorted(used - allowed)
+        missing = sorted(REQUIRED.get(part, set()) - used)
         if unknown:
             raise ContentError(
                 shown,
@@ -72,6 +79,8 @@ def load_template(content_dir: Any, language: str) -> BulletinTemplate:
                 f"unknown placeholder {{{unknown[0]}}}; "
                 f"this part can use {', '.join(sorted(allowed))}",
             )
+        if missing:
+            raise ContentError(shown, part, f"must contain {{{missing[0]}}}")
     return template
 
 

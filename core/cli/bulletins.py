@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.media import save_media
 from core import bulletins
-from core.cli.common import run
+from core.cli.common import fail, run
 from core.config import get_settings
 from core.i18n import language_name
 from core.models import Bulletin
@@ -52,6 +52,28 @@ def compose(
     for warning in warnings:
         typer.secho(f"note: {warning}", fg=typer.colors.YELLOW, err=True)
     _print_script(bulletin)
+
+
+@bulletin_app.command("list")
+def list_bulletins(
+    station: Annotated[str | None, typer.Option(help="Only this station's bulletins")] = None,
+) -> None:
+    """List bulletins, newest air date first: id, station, date, status, files."""
+
+    async def work(services: Services) -> list[tuple[Bulletin, int]]:
+        async with services.db.session() as session:
+            return await bulletins.listing(session, station)
+
+    rows = run(work)
+    if not rows:
+        typer.echo("no bulletins yet: helpdesk bulletin compose --station ... --date ...")
+        return
+    typer.echo(f"{'id':>4}  {'station':<20} {'air date':<10}  {'status':<9} files")
+    for bulletin, files in rows:
+        typer.echo(
+            f"{bulletin.id:>4}  {bulletin.station.code:<20} {bulletin.air_date}  "
+            f"{bulletin.status:<9} {files}"
+        )
 
 
 @bulletin_app.command("show")
@@ -189,6 +211,15 @@ def record(
     if not mime.startswith("audio/") and file.suffix.lower() not in (".ogg", ".oga", ".opus"):
         raise typer.BadParameter(f"{file.name} does not look like an audio file ({mime or '?'})")
 
+    from audio import AudioError, duration_by_decoding
+
+    try:
+        seconds = duration_by_decoding(file)
+    except AudioError:
+        fail(f"{file.name} is not audio that ffmpeg can read")
+    if seconds < 1:
+        fail(f"{file.name} plays {seconds:.1f} s; a reading of a script is longer")
+
     async def work(services: Services) -> None:
         stored = save_media(
             settings.resolved_media_dir,
@@ -207,18 +238,29 @@ def record(
             )
 
     run(work)
-    typer.echo(f"bulletin {bulletin_id}: {language} will be rendered from {file.name}")
+    typer.echo(
+        f"bulletin {bulletin_id}: {language} will be rendered from {file.name} ({seconds:.0f} s)"
+    )
 
 
 tts_app = typer.Typer(help="Text-to-speech on this machine.", no_args_is_help=True)
 
 
 @tts_app.command("voices")
-def voices() -> None:
-    """List the languages this machine can speak, and the engines in the order tried."""
+def voices(
+    every: Annotated[bool, typer.Option("--all", help="Every language the engines know")] = False,
+) -> None:
+    """The deployment's languages (those its stations air and its CFAs speak) and the
+    engines that speak each here, in the order tried."""
     from audio import Voices
+    from core.deployment import load_deployment
 
-    available = Voices(get_settings()).available()
-    for language, engines in available.items():
-        typer.echo(f"{language:<8} {language_name(language):<20} {', '.join(engines)}")
-    typer.echo("A language not listed needs a recording: helpdesk bulletin record ...")
+    settings = get_settings()
+    available = Voices(settings).available()
+    deployment = load_deployment(settings.content_dir)
+    wanted = (
+        sorted({*deployment.languages, *deployment.templates}) if not every else sorted(available)
+    )
+    for language in wanted:
+        engines = ", ".join(available.get(language, [])) or "none: needs a recording"
+        typer.echo(f"{language:<8} {language_name(language):<16} {engines}")

@@ -189,6 +189,11 @@ def reports_validate(
         text = " ".join(summary.split())
         if not text:
             raise HelpdeskError("the summary is empty")
+        aired = {*services.deployment.languages, *services.deployment.templates}
+        if language.strip().lower() not in aired:
+            raise HelpdeskError(
+                f"'{language}' is not a language of this deployment ({', '.join(sorted(aired))})"
+            )
         async with services.db.session() as session:
             report = await session.scalar(select(Report).where(Report.reference == reference))
             if report is None:

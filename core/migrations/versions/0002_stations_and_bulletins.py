@@ -47,6 +47,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("station_id", "air_date"),
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "bulletin_file",
