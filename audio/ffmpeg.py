@@ -1,8 +1,9 @@
 """Running ffmpeg, and decoding any audio file to PCM with it alone.
 
 pydub would otherwise call ffprobe to learn what a file holds; we never let it: every
-input is converted by ffmpeg to 16-bit PCM WAV at a rate and channel count we choose,
-and pydub only parses that WAV.
+input :func:`decode` is given is converted by ffmpeg to 16-bit PCM WAV at a rate and
+channel count we choose, and pydub only parses that WAV. (The render itself reads
+eSpeak NG's WAV directly and streams everything else; see :mod:`audio.stream`.)
 """
 
 import io

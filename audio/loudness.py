@@ -12,13 +12,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
-import pyloudnorm
 from scipy.ndimage import minimum_filter1d, uniform_filter1d
 from scipy.signal import firwin, resample_poly
 
 from audio.errors import AudioError
 from audio.ffmpeg import AudioSegment
 from audio.pcm import Samples, from_samples, to_samples
+from audio.stream import ArraySource, Gained, Limited, Source, chunks, measure_source
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +40,7 @@ LIMITER_MIN_GAIN_DB = 0.1
 # that length reads our speech and jingles within 0.01 dB of scipy's default 81 taps and
 # of 16x oversampling, for 60% of the work.
 _INTERPOLATOR = firwin(12 * OVERSAMPLING + 1, 1 / OVERSAMPLING, window=("kaiser", 5.0))
+_INTERPOLATOR_32 = _INTERPOLATOR.astype(np.float32)
 # No interpolated value exceeds the largest input sample by more than the largest sum of
 # one phase's absolute taps: blocks below a level divided by this cannot reach it.
 _OVERSHOOT_BOUND = float(
@@ -62,8 +63,17 @@ def measure(segment: AudioSegment) -> Loudness:
     Raises:
         AudioError: when the segment is shorter than the 400 ms gating block.
     """
-    samples = to_samples(segment)
-    return Loudness(integrated_lufs(samples, segment.frame_rate), to_db(true_peak(samples)))
+    return measure_stream(ArraySource(to_samples(segment), segment.frame_rate))
+
+
+def measure_stream(source: Source) -> Loudness:
+    """Integrated loudness and true peak of a source, in one pass over it.
+
+    Raises:
+        AudioError: when the source is shorter than the 400 ms gating block.
+    """
+    meter = measure_source(source)
+    return Loudness(meter.integrated_lufs(), to_db(meter.true_peak()))
 
 
 def integrated_lufs(samples: Samples, sample_rate: int) -> float:
@@ -76,9 +86,9 @@ def integrated_lufs(samples: Samples, sample_rate: int) -> float:
         seconds = samples.shape[0] / sample_rate
         raise AudioError(f"{seconds:.2f} s of audio is too short to measure loudness")
 
-    meter = pyloudnorm.Meter(sample_rate)
-    data = samples[:, 0] if samples.shape[1] == 1 else samples
-    return float(meter.integrated_loudness(data.astype(np.float64)))
+    # pyloudnorm's filters and gating, chunk by chunk (see audio.stream.Meter): the same
+    # number as pyloudnorm.Meter.integrated_loudness, without a float64 copy of it all.
+    return measure_source(ArraySource(samples, sample_rate), peak=False).integrated_lufs()
 
 
 def true_peak(samples: Samples) -> float:
@@ -111,27 +121,41 @@ def normalize(segment: AudioSegment, target_lufs: float, max_true_peak: float) -
         AudioError: when the segment is silent or too short to measure.
     """
     started = time.monotonic()
-    samples = to_samples(segment)
     rate = segment.frame_rate
-    ceiling = from_db(max_true_peak)
-
-    level = integrated_lufs(samples, rate)
-    if not np.isfinite(level):
-        raise AudioError("cannot normalize silence")
-    samples = samples * np.float32(from_db(target_lufs - level))
-
-    samples = _limit_to(samples, rate, target_lufs, ceiling)
-
-    final = Loudness(integrated_lufs(samples, rate), to_db(true_peak(samples)))
+    source, final = level(ArraySource(to_samples(segment), rate), target_lufs, max_true_peak)
+    result = from_samples(np.concatenate(list(chunks(source))), rate)
     logger.info(
-        "normalized %.1f s from %.1f to %.2f LUFS, true peak %.2f dBTP, in %.2f s",
+        "normalized %.1f s to %.2f LUFS, true peak %.2f dBTP, in %.2f s",
         segment.duration_seconds,
-        level,
         final.lufs,
         final.true_peak_dbtp,
         time.monotonic() - started,
     )
-    return from_samples(samples, rate)
+    return result
+
+
+def level(source: Source, target_lufs: float, max_true_peak: float) -> tuple[Source, Loudness]:
+    """:func:`normalize` for a source: the levelled (and if need be limited) source, and
+    its loudness and true peak.
+
+    Loudness and true peak scale exactly with a constant gain, so the result's figures
+    come from the passes that chose the gain, not from one more pass over it.
+
+    Raises:
+        AudioError: when the source is silent or too short to measure.
+    """
+    ceiling = from_db(max_true_peak)
+    meter = measure_source(source)
+    measured = meter.integrated_lufs()
+    if not np.isfinite(measured):
+        raise AudioError("cannot normalize silence")
+    gain = from_db(target_lufs - measured)
+    scaled = Gained(source, gain)
+    peak = meter.true_peak() * gain
+    logger.debug("levelling from %.2f LUFS by %.2f dB", measured, target_lufs - measured)
+    if peak <= ceiling:
+        return scaled, Loudness(target_lufs, to_db(peak))
+    return _limit_stream(scaled, target_lufs, ceiling)
 
 
 def limit(samples: Samples, sample_rate: int, ceiling: float) -> Samples:
@@ -142,7 +166,7 @@ def limit(samples: Samples, sample_rate: int, ceiling: float) -> Samples:
     at a peak only sees minima that include that peak, so it never exceeds the gain the
     peak needs, and the gain glides in over 5 ms before it (lookahead) and out after.
     """
-    envelope = _peak_envelope(samples, ceiling)
+    envelope = peak_envelope(samples, ceiling)
     needed = np.minimum(1.0, ceiling / np.maximum(envelope, 1e-12))
 
     width = 2 * round(LIMITER_LOOKAHEAD_S * sample_rate) + 1
@@ -163,24 +187,27 @@ def from_db(db: float) -> float:
     return float(10 ** (db / 20))
 
 
-def _limit_to(samples: Samples, rate: int, target_lufs: float, ceiling: float) -> Samples:
-    if true_peak(samples) <= ceiling:
-        return samples
-
+def _limit_stream(source: Source, target_lufs: float, ceiling: float) -> tuple[Source, Loudness]:
     # Limiting at a threshold costs some loudness, and the make-up gain that restores it
     # lifts the peaks again: the result peaks at threshold + make-up. We look for the
     # threshold where that lands just under the ceiling, by the secant method, always
-    # limiting the same input so rounds never stack.
+    # limiting the same input so rounds never stack; each round is one pass.
+    width = 2 * round(LIMITER_LOOKAHEAD_S * source.rate) + 1
     threshold = to_db(ceiling) - LIMITER_MARGIN_DB
     tried: list[tuple[float, float]] = []
-    result = samples
+    result: Source = source
+    result_lufs, result_peak = target_lufs, float("inf")
     for round_ in range(LIMITER_ROUNDS):
-        result, excess = _limited_with_makeup(samples, rate, target_lufs, threshold, ceiling)
+        meter = measure_source(Limited(source, from_db(threshold), width))
+        makeup = target_lufs - meter.integrated_lufs()
+        result = Gained(Limited(source, from_db(threshold), width), from_db(makeup))
+        result_lufs, result_peak = target_lufs, meter.true_peak() * from_db(makeup)
+        excess = to_db(result_peak) - to_db(ceiling)
         logger.debug(
             "limiter round %d: threshold %.2f dBTP, excess %.2f dB", round_, threshold, excess
         )
         if excess <= 0:
-            return result
+            return result, Loudness(result_lufs, to_db(result_peak))
         if tried and tried[-1][1] - excess < LIMITER_MIN_GAIN_DB:
             # Limiting harder no longer helps: the material cannot be this loud under
             # this ceiling (speech bottoms out around 10 dB from peak to loudness).
@@ -192,24 +219,15 @@ def _limit_to(samples: Samples, rate: int, target_lufs: float, ceiling: float) -
         if threshold == tried[-1][0]:
             break
 
-    peak = true_peak(result)
-    result = (result * np.float32(ceiling / peak * from_db(-0.05))).astype(np.float32)
+    scale = ceiling / result_peak * from_db(-0.05)
+    delivered = result_lufs + to_db(scale)
     logger.warning(
         "%.1f LUFS is out of reach under %.1f dBTP; delivering %.2f LUFS",
         target_lufs,
         to_db(ceiling),
-        integrated_lufs(result, rate),
+        delivered,
     )
-    return result
-
-
-def _limited_with_makeup(
-    samples: Samples, rate: int, target_lufs: float, threshold: float, ceiling: float
-) -> tuple[Samples, float]:
-    limited = limit(samples, rate, from_db(threshold))
-    makeup = target_lufs - integrated_lufs(limited, rate)
-    result = (limited * np.float32(from_db(makeup))).astype(np.float32)
-    return result, to_db(true_peak(result)) - to_db(ceiling)
+    return Gained(result, scale), Loudness(delivered, to_db(result_peak * scale))
 
 
 def _next_threshold(tried: list[tuple[float, float]]) -> float:
@@ -225,7 +243,7 @@ def _next_threshold(tried: list[tuple[float, float]]) -> float:
     return threshold - min(step, LIMITER_MAX_STEP_DB)
 
 
-def _peak_envelope(samples: Samples, floor: float) -> Samples:
+def peak_envelope(samples: Samples, floor: float) -> Samples:
     # Per input frame, the largest oversampled value around it, across channels: linked
     # gain keeps a stereo image steady. Blocks that cannot reach ``floor`` keep their
     # sample values, which are below it too.
@@ -253,6 +271,6 @@ def _oversampled_blocks(samples: Samples, floor: float) -> Iterator[tuple[int, S
         lead = min(start, BLOCK_OVERLAP)
         tail = min(total - stop, BLOCK_OVERLAP)
         chunk = samples[start - lead : stop + tail]
-        upsampled = resample_poly(chunk, OVERSAMPLING, 1, axis=0, window=_INTERPOLATOR)
+        upsampled = resample_poly(chunk, OVERSAMPLING, 1, axis=0, window=_INTERPOLATOR_32)
         begin = lead * OVERSAMPLING
         yield start, upsampled[begin : begin + (stop - start) * OVERSAMPLING]

@@ -1,8 +1,9 @@
 """Putting a bulletin together: intro jingle, spoken items with pauses, outro, music bed.
 
 Inputs come from everywhere (eSpeak's 22.05 kHz WAV, gTTS's 24 kHz MP3, a 48 kHz
-jingle, a listener's OGG Opus voice note); each is decoded by ffmpeg to the one rate and
-channel count of :class:`AudioPrefs`, so nothing is truncated, sped up or pitched.
+jingle, a listener's OGG Opus voice note); each is converted to the one rate and channel
+count of :class:`AudioPrefs` (a 16-bit WAV read directly and resampled, anything else
+decoded by ffmpeg), so nothing is truncated, sped up or pitched.
 """
 
 import logging
@@ -13,9 +14,10 @@ from pathlib import Path
 import numpy as np
 
 from audio.errors import AudioError
-from audio.ffmpeg import AudioSegment, decode
+from audio.ffmpeg import AudioSegment
 from audio.loudness import from_db, integrated_lufs, to_db
-from audio.pcm import Samples, from_samples, silence, to_samples
+from audio.pcm import Samples, from_samples
+from audio.stream import Clip, Timeline, chunks
 
 logger = logging.getLogger(__name__)
 
@@ -87,18 +89,9 @@ def assemble(
     Raises:
         AudioError: with no speech, or a missing file; FfmpegError for an unreadable one.
     """
-    if not speeches:
-        raise AudioError("a bulletin needs at least one spoken item")
-
     started = time.monotonic()
-    pieces = [_piece(path, prefs) for path in speeches]
-    before = [_piece(intro, prefs)] if intro else []
-    after = [_piece(outro, prefs)] if outro else []
-
-    mix, speech_span = _timeline(before, pieces, after, prefs)
-    if bed is not None:
-        _lay_bed(mix, speech_span, _piece(bed, prefs), prefs)
-
+    timeline = build(speeches, prefs, intro, outro, bed)
+    mix = np.concatenate(list(chunks(timeline)))
     segment = from_samples(_with_headroom(mix), prefs.sample_rate)
     logger.info(
         "assembled %d items into %.2f s at %d Hz in %.2f s",
@@ -110,52 +103,82 @@ def assemble(
     return segment
 
 
-def _piece(path: Path, prefs: AudioPrefs) -> Samples:
-    samples = to_samples(decode(path, prefs.sample_rate, prefs.channels))
+class Pieces:
+    """Each input file converted and levelled once, however often it is placed."""
+
+    def __init__(self, prefs: AudioPrefs) -> None:
+        self.prefs = prefs
+        self._loaded: dict[Path, Clip] = {}
+
+    def get(self, path: Path) -> Clip:
+        """The file at the mix rate and channels, brought to the target loudness."""
+        key = path.resolve()
+        if key not in self._loaded:
+            self._loaded[key] = _piece(path, self.prefs)
+        return self._loaded[key]
+
+    def seconds(self, path: Path) -> float:
+        """How long the file plays, from its converted sample count."""
+        return self.get(path).frames / self.prefs.sample_rate
+
+
+def build(
+    speeches: list[Path],
+    prefs: AudioPrefs,
+    intro: Path | None = None,
+    outro: Path | None = None,
+    bed: Path | None = None,
+    pieces: Pieces | None = None,
+) -> Timeline:
+    """The bulletin :func:`assemble` mixes, as a :class:`Timeline` rendered on demand.
+
+    Raises:
+        AudioError: with no speech, or a missing file; FfmpegError for an unreadable one.
+    """
+    if not speeches:
+        raise AudioError("a bulletin needs at least one spoken item")
+
+    pieces = pieces or Pieces(prefs)
+    pause = round(prefs.pause_ms / 1000 * prefs.sample_rate)
+    timeline = Timeline(prefs.sample_rate, prefs.channels)
+    order = [*([intro] if intro else []), *speeches, *([outro] if outro else [])]
+    span_start = span_stop = 0
+    for index, path in enumerate(order):
+        if index:
+            timeline.pause(pause)
+        start = timeline.append(pieces.get(path))
+        if index == (1 if intro else 0):
+            span_start = start
+        if index == len(order) - (2 if outro else 1):
+            span_stop = timeline.frames
+
+    if bed is not None:
+        _lay_bed(timeline, (span_start, span_stop), pieces.get(bed), prefs)
+    return timeline
+
+
+def _piece(path: Path, prefs: AudioPrefs) -> Clip:
+    clip = Clip.read(path, prefs.sample_rate, prefs.channels)
     try:
-        level = integrated_lufs(samples, prefs.sample_rate)
+        level = integrated_lufs(clip.render(), prefs.sample_rate)
     except AudioError:
         # Under 400 ms (a short sting): too short to measure, kept as it is.
-        return samples
-    if not np.isfinite(level):
-        return samples
-    return (samples * np.float32(from_db(prefs.target_lufs - level))).astype(np.float32)
+        return clip
+    if np.isfinite(level):
+        clip.gain = from_db(prefs.target_lufs - level)
+    return clip
 
 
-def _timeline(
-    before: list[Samples], items: list[Samples], after: list[Samples], prefs: AudioPrefs
-) -> tuple[Samples, tuple[int, int]]:
-    pause = silence(prefs.pause_ms / 1000, prefs.sample_rate, prefs.channels)
-    parts: list[Samples] = []
-    for index, piece in enumerate([*before, *items, *after]):
-        if index:
-            parts.append(pause)
-        parts.append(piece)
-
-    span_start = sum(p.shape[0] for p in before) + len(before) * pause.shape[0]
-    span_length = sum(p.shape[0] for p in items) + (len(items) - 1) * pause.shape[0]
-    return np.concatenate(parts), (span_start, span_start + span_length)
-
-
-def _lay_bed(mix: Samples, span: tuple[int, int], bed: Samples, prefs: AudioPrefs) -> None:
+def _lay_bed(timeline: Timeline, span: tuple[int, int], bed: Clip, prefs: AudioPrefs) -> None:
     start, stop = span
     length = stop - start
-    if length <= 0 or bed.shape[0] == 0:
+    if length <= 0 or bed.frames == 0:
         return
 
-    repeats = -(-length // bed.shape[0])
-    looped = np.tile(bed, (repeats, 1))[:length]
-
     fade = min(round(BED_FADE_S * prefs.sample_rate), length // 2)
-    envelope = np.ones(length, dtype=np.float32)
-    if fade:
-        ramp = np.linspace(0.0, 1.0, fade, dtype=np.float32)
-        envelope[:fade] = ramp
-        envelope[-fade:] = ramp[::-1]
-
     # Pieces were brought to the target, so the bed's offset from the target is its
     # offset from the speech.
-    mix[start:stop] += looped * (envelope * np.float32(from_db(prefs.bed_gain_db)))[:, None]
+    timeline.lay_bed(start, stop, bed, fade, from_db(prefs.bed_gain_db))
 
 
 def _with_headroom(mix: Samples) -> Samples:

@@ -12,15 +12,16 @@ programme that is too long.
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from audio.encode import RenderedFile, Tags, write_mp3, write_opus, write_wav
+from audio.encode import RenderedFile, Tags, write_formats
 from audio.errors import AudioError
-from audio.ffmpeg import AudioSegment, duration_by_decoding
-from audio.loudness import normalize
-from audio.mix import AudioPrefs, assemble
+from audio.ffmpeg import duration_by_decoding
+from audio.loudness import Loudness, level
+from audio.mix import AudioPrefs, Pieces, build
+from audio.stream import Source, wav_seconds
 from audio.voices import Voices
 
 logger = logging.getLogger(__name__)
@@ -85,24 +86,27 @@ async def render_program(
     _check_items(items)
 
     speeches = [await voices.speak(item.text, item.language, workdir) for item in items]
-    seconds = [await asyncio.to_thread(duration_by_decoding, s.path) for s in speeches]
+    # Each file is converted once (eSpeak's WAV read directly); its duration is its
+    # sample count, and the same samples are mixed.
+    pieces = Pieces(prefs)
+    seconds = [await asyncio.to_thread(pieces.seconds, s.path) for s in speeches]
 
-    await _check_fits(seconds, prefs, intro, outro, basename)
+    intro_s = await asyncio.to_thread(pieces.seconds, intro) if intro else 0.0
+    outro_s = await asyncio.to_thread(pieces.seconds, outro) if outro else 0.0
+    _check_fits(seconds, prefs, intro_s, outro_s, basename)
 
-    mix = await asyncio.to_thread(
-        _mix_and_level, [s.path for s in speeches], prefs, intro, outro, bed
+    mix, wanted = await asyncio.to_thread(
+        _mix_and_level, [s.path for s in speeches], prefs, intro, outro, bed, pieces
     )
 
-    files: list[RenderedFile] = []
-    for fmt in chosen:
-        path = out_dir / f"{basename}{EXTENSIONS[fmt]}"
-        files.append(await asyncio.to_thread(_writer(fmt, prefs, tags), mix, path))
+    outputs = [(fmt, out_dir / f"{basename}{EXTENSIONS[fmt]}") for fmt in chosen]
+    files = await asyncio.to_thread(write_formats, mix, outputs, prefs, tags, wanted)
 
     logger.info(
         "rendered %s: %d items, %.1f s, %s in %.2f s",
         basename,
         len(items),
-        mix.duration_seconds,
+        mix.frames / mix.rate,
         "+".join(chosen),
         time.monotonic() - started,
     )
@@ -120,8 +124,14 @@ async def estimate(items: list[ProgramItem], voices: Voices, workdir: Path) -> l
     seconds: list[float] = []
     for item in items:
         speech = await voices.speak(item.text, item.language, workdir)
-        seconds.append(await asyncio.to_thread(duration_by_decoding, speech.path))
+        seconds.append(await asyncio.to_thread(_seconds, speech.path))
     return seconds
+
+
+def _seconds(path: Path) -> float:
+    # A WAV's sample count is its duration; anything else is decoded to count.
+    from_header = wav_seconds(path)
+    return from_header if from_header is not None else duration_by_decoding(path)
 
 
 def fit(
@@ -169,14 +179,12 @@ def _check_items(items: list[ProgramItem]) -> None:
             raise AudioError(f"item {index} ({item.language}) has no text")
 
 
-async def _check_fits(
-    seconds: list[float], prefs: AudioPrefs, intro: Path | None, outro: Path | None, name: str
+def _check_fits(
+    seconds: list[float], prefs: AudioPrefs, intro_s: float, outro_s: float, name: str
 ) -> None:
     if prefs.max_duration_s is None:
         return
 
-    intro_s = await asyncio.to_thread(duration_by_decoding, intro) if intro else 0.0
-    outro_s = await asyncio.to_thread(duration_by_decoding, outro) if outro else 0.0
     over = fit(seconds, prefs, intro_s=intro_s, outro_s=outro_s)
     if over:
         raise AudioError(
@@ -191,16 +199,7 @@ def _mix_and_level(
     intro: Path | None,
     outro: Path | None,
     bed: Path | None,
-) -> AudioSegment:
-    mix = assemble(speeches, prefs, intro, outro, bed)
-    return normalize(mix, prefs.target_lufs, prefs.max_true_peak - prefs.codec_headroom_db)
-
-
-def _writer(
-    fmt: str, prefs: AudioPrefs, tags: Tags
-) -> Callable[[AudioSegment, Path], RenderedFile]:
-    if fmt == "mp3":
-        return lambda segment, path: write_mp3(segment, path, prefs, tags)
-    if fmt == "opus":
-        return lambda segment, path: write_opus(segment, path, tags)
-    return write_wav
+    pieces: Pieces,
+) -> tuple[Source, Loudness]:
+    mix = build(speeches, prefs, intro, outro, bed, pieces)
+    return level(mix, prefs.target_lufs, prefs.max_true_peak - prefs.codec_headroom_db)

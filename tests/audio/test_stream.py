@@ -10,8 +10,17 @@ from audio.engines.espeak import EspeakEngine
 from audio.ffmpeg import decode, duration_by_decoding
 from audio.loudness import limit, true_peak
 from audio.mix import AudioPrefs, build
-from audio.pcm import to_samples
-from audio.stream import ArraySource, Limited, Meter, chunks, load, measure_source, wav_seconds
+from audio.pcm import from_samples, to_samples, wav_bytes
+from audio.stream import (
+    ArraySource,
+    Clip,
+    Limited,
+    Meter,
+    chunks,
+    load,
+    measure_source,
+    wav_seconds,
+)
 from tests.audio.conftest import JINGLES
 
 RATE = 44_100
@@ -79,3 +88,17 @@ async def test_the_limiter_gives_the_same_gain_chunk_by_chunk(workdir: Path) -> 
     )
 
     np.testing.assert_allclose(chunked, limit(samples, RATE, ceiling), atol=1e-6)
+
+
+@pytest.mark.parametrize(("rate", "channels"), [(24_000, 1), (22_050, 2), (44_100, 1)])
+def test_a_wav_clip_plays_as_long_as_it_says_at_any_rate(
+    tmp_path: Path, rate: int, channels: int
+) -> None:
+    samples = (0.1 * np.sin(np.arange(rate + 123) / 7.0)).astype(np.float32)[:, None]
+    path = tmp_path / "clip.wav"
+    path.write_bytes(wav_bytes(from_samples(np.repeat(samples, channels, axis=1), rate)))
+
+    clip = Clip.read(path, 44_100, 1)
+
+    assert clip.render().shape == (clip.frames, 1)
+    assert clip.frames / 44_100 == pytest.approx((rate + 123) / rate, abs=1 / rate)
