@@ -18,12 +18,14 @@ async def make_invite(
     language: str = "ne",
     name: str | None = "Sita",
     community: str = "dhading-gajuri-3",
+    role: str = "reporter",
 ) -> Invite:
     """Create an invite for the sample deployment's community."""
     async with services.db.session() as session:
         found = await session.scalar(select(Community).where(Community.code == community))
         assert found is not None
         invite = Invite(
+            role=role,
             code=code,
             community_id=found.id,
             language=language,
@@ -58,6 +60,19 @@ class Person:
                 if button.data == label_or_data or label_or_data in button.label:
                     return await self.send(Incoming(Kind.BUTTON, data=button.data))
         raise AssertionError(f"no button {label_or_data!r} in {self.last.text!r}")
+
+    async def walk_report(
+        self, description: str, place: str, category: str = "health", urgency: str = "high"
+    ) -> list[Reply]:
+        """Send a problem report without photo or voice; returns the receipt."""
+        await self.tap("start:report")
+        await self.tap(f"a:category:{category}")
+        await self.say(description)
+        await self.say(place)
+        await self.tap(f"a:urgency:{urgency}")
+        await self.tap("skip:photo")
+        await self.tap("skip:voice_note")
+        return await self.tap("review:send")
 
     @property
     def last(self) -> Reply:

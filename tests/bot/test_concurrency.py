@@ -14,14 +14,11 @@ CFAS = 20
 async def walk_report(services: Services, number: int) -> None:
     person = Person(services, address=f"cfa-{number}")
     await person.say(f"/start CONC-{number}")
-    await person.tap("start:report")
-    await person.tap("a:category:education")
-    await person.say(f"School {number} has had no teacher for two weeks.")
-    await person.say(f"Ward {number}")
-    await person.tap("a:urgency:high")
-    await person.tap("skip:photo")
-    await person.tap("skip:voice_note")
-    await person.tap("review:send")
+    await person.walk_report(
+        f"School {number} has had no teacher for two weeks.",
+        f"Ward {number}",
+        category="education",
+    )
 
 
 async def test_twenty_cfas_at_once_on_sqlite_lose_nothing(sqlite_services: Services) -> None:

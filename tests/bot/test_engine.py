@@ -175,14 +175,11 @@ async def test_sticker_and_edit_are_answered_and_the_state_is_kept(services: Ser
 
 async def test_my_reports_lists_reference_and_status(services: Services) -> None:
     cfa = await registered(services)
-    await cfa.tap("start:report")
-    await cfa.tap("a:category:public_finance")
-    await cfa.say("The ward budget meeting was not announced to anyone.")
-    await cfa.say("Gajuri bazaar")
-    await cfa.tap("a:urgency:medium")
-    await cfa.tap("skip:photo")
-    await cfa.tap("skip:voice_note")
-    receipt = await cfa.tap("review:send")
+    receipt = await cfa.walk_report(
+        "The ward budget meeting was not announced to anyone.",
+        "Gajuri bazaar",
+        category="public_finance",
+    )
     reference = receipt[0].text.split("Reference: ")[1].split(".")[0]
 
     replies = await cfa.say("/myreports")

@@ -28,11 +28,7 @@ async def bulletin_id(services: Services) -> int:
 
 
 async def journalist(services: Services, role: str = "journalist") -> Person:
-    invite = await make_invite(services, f"JRN-{role}", language="en")
-    async with services.db.session() as session:
-        stored = await session.get(type(invite), invite.id)
-        assert stored is not None
-        stored.role = role
+    await make_invite(services, f"JRN-{role}", language="en", role=role)
     person = Person(services, address=f"j-{role}")
     await person.say(f"/start JRN-{role}")
     return person

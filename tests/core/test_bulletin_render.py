@@ -41,14 +41,11 @@ async def report_through_chat(
     await make_invite(services, code, language="ne", community=community)
     cfa = Person(services, address=code)
     await cfa.say(f"/start {code}")
-    await cfa.tap("start:report")
-    await cfa.tap("a:category:service_delivery")
-    await cfa.say("धाराको पानी तीन हप्तादेखि आएको छैन, गाउँपालिकालाई भनिसकियो।")
-    await cfa.say("गजुरी बजार")
-    await cfa.tap("a:urgency:high")
-    await cfa.tap("skip:photo")
-    await cfa.tap("skip:voice_note")
-    receipt = await cfa.tap("review:send")
+    receipt = await cfa.walk_report(
+        "धाराको पानी तीन हप्तादेखि आएको छैन, गाउँपालिकालाई भनिसकियो।",
+        "गजुरी बजार",
+        category="service_delivery",
+    )
     reference = receipt[0].text.split("NP-")[1][:11]
     await validate(services, f"NP-{reference}", summaries)
     return f"NP-{reference}"

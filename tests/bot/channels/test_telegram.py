@@ -297,11 +297,7 @@ async def test_a_journalist_voice_note_becomes_the_bulletin_recording(
             "radio-dhading",
             datetime(2026, 12, 4, 13, 15, tzinfo=UTC),
         )
-    invite = await make_invite(services, "JOURNO-1", language="ne")
-    async with services.db.session() as session:
-        stored = await session.get(type(invite), invite.id)
-        assert stored is not None
-        stored.role = "journalist"
+    await make_invite(services, "JOURNO-1", language="ne", role="journalist")
     await sita.say("/start JOURNO-1")
 
     script = await sita.say(f"/record {composed.bulletin.id} ne")
