@@ -174,9 +174,10 @@ def _formats(formats: Sequence[str] | None, prefs: AudioPrefs) -> list[str]:
 def _check_items(items: list[ProgramItem]) -> None:
     if not items:
         raise AudioError("a bulletin needs at least one item")
-    for index, item in enumerate(items):
+    # Numbered from 1, as the editor's script shows them.
+    for number, item in enumerate(items, start=1):
         if not item.text.strip():
-            raise AudioError(f"item {index} ({item.language}) has no text")
+            raise AudioError(f"item {number} ({item.language}) has no text")
 
 
 def _check_fits(

@@ -153,5 +153,5 @@ async def test_render_refuses_a_programme_longer_than_the_slot(
 async def test_an_empty_item_is_refused_before_anything_is_spoken(
     voices: Voices, workdir: Path, tmp_path: Path
 ) -> None:
-    with pytest.raises(AudioError, match="item 1"):
+    with pytest.raises(AudioError, match="item 2"):
         await estimate([ITEMS[0], ProgramItem("  ", "fr")], voices, workdir)
