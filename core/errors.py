@@ -10,10 +10,6 @@ class HelpdeskError(Exception):
     """Base of every error this project raises on purpose."""
 
 
-class ConfigurationError(HelpdeskError):
-    """A setting or a deployment file is missing or wrong."""
-
-
 class ContentError(HelpdeskError):
     """A file under ``content/`` does not match what the loader expects.
 
