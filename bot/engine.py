@@ -218,6 +218,7 @@ class Turn:
 
     @property
     def state(self) -> str:
+        """Where the conversation is: idle, asking, review, cancelling, language, recording."""
         return self._conversation.state
 
     @property
@@ -227,6 +228,7 @@ class Turn:
 
     @property
     def survey(self) -> Survey:
+        """The survey version under way; only asked for while one is."""
         assert self._survey is not None, "a survey is under way"
         return self._survey
 
