@@ -6,6 +6,7 @@ update, after every change of that update is made, and only then replies.
 """
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -14,9 +15,11 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import utcnow
+from core.errors import HelpdeskError
 from core.models import (
     Cfa,
     ChannelIdentity,
+    Community,
     ConversationSession,
     Counter,
     Invite,
@@ -27,6 +30,10 @@ from core.models import (
 )
 
 logger = logging.getLogger(__name__)
+
+
+class StoreError(HelpdeskError):
+    """A stored record that was asked for does not exist or cannot be made."""
 
 
 def _insert(session: AsyncSession, table: Any) -> Any:
@@ -127,6 +134,45 @@ async def claim_invite(session: AsyncSession, code: str) -> Invite | None:
     )
     invite_id = result.scalar_one_or_none()
     return await session.get(Invite, invite_id) if invite_id is not None else None
+
+
+ROLES = ("reporter", "journalist")
+
+
+async def create_invite(
+    session: AsyncSession,
+    *,
+    community: str,
+    language: str,
+    code: str,
+    valid_for: timedelta,
+    name: str | None = None,
+    role: str = "reporter",
+) -> Invite:
+    """A one-time invite for a new CFA of ``community`` (a community code).
+
+    Raises:
+        StoreError: the community is unknown or the role is not one of ``ROLES``.
+    """
+    if role not in ROLES:
+        raise StoreError(f"role '{role}' is not {' or '.join(ROLES)}")
+    found = await session.scalar(select(Community).where(Community.code == community))
+    if found is None:
+        codes = (await session.scalars(select(Community.code))).all()
+        known = ", ".join(codes) or "none (run: helpdesk content load)"
+        raise StoreError(f"no community '{community}'; known: {known}")
+
+    invite = Invite(
+        code=code,
+        community_id=found.id,
+        language=language,
+        name=name,
+        role=role,
+        expires_at=utcnow() + valid_for,
+    )
+    session.add(invite)
+    await session.flush()
+    return invite
 
 
 async def register_cfa(

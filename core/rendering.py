@@ -4,6 +4,7 @@ Kept apart from :mod:`core.bulletins` because it pulls in the audio stack (numpy
 which the chat engine and most commands never need.
 """
 
+import asyncio
 import logging
 import tempfile
 from dataclasses import dataclass
@@ -106,8 +107,9 @@ async def render(
         # Every language is checked before any is rendered, so the editor hears of every
         # problem at once and no half-rendered bulletin is left behind.
         voices = {job.language: _voices(settings, job) for job in jobs}
+        frame = await _frame_seconds(jingles)
         for job in jobs:
-            await _check_fit(bulletin_id, job, prefs, voices[job.language], Path(work), jingles)
+            await _check_fit(bulletin_id, job, prefs, voices[job.language], Path(work), frame)
         for job in jobs:
             result = await render_program(
                 job.items,
@@ -154,16 +156,11 @@ async def _check_fit(
     prefs: AudioPrefs,
     voices: Voices,
     work: Path,
-    jingles: dict[str, Path | None],
+    frame: dict[str, float],
 ) -> None:
     seconds = await estimate(job.items, voices, work)
     if prefs.max_duration_s is None:
         return
-    frame = {
-        f"{name}_s": duration_by_decoding(path)
-        for name, path in jingles.items()
-        if path is not None and name in ("intro", "outro")
-    }
     over = fit(seconds, prefs, **frame)
     if over:
         pause = prefs.pause_ms / 1000
@@ -172,6 +169,15 @@ async def _check_fit(
             (i + 1, seconds[i], " ".join(job.items[i].text.split()[:6]) + " …") for i in over
         ]
         raise BulletinTooLong(bulletin_id, job.language, prefs.max_duration_s, total, listed)
+
+
+async def _frame_seconds(jingles: dict[str, Path | None]) -> dict[str, float]:
+    """How long the intro and outro play, as :func:`audio.fit` takes them."""
+    return {
+        f"{name}_s": await asyncio.to_thread(duration_by_decoding, path)
+        for name, path in jingles.items()
+        if path is not None and name in ("intro", "outro")
+    }
 
 
 def _prefs(station: StationConfig) -> AudioPrefs:

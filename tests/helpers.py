@@ -4,6 +4,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 
+from bot import store
 from bot.channels.base import read_typed
 from bot.messages import Incoming, Kind, Reply
 from core.db import utcnow
@@ -22,18 +23,15 @@ async def make_invite(
 ) -> Invite:
     """Create an invite for the sample deployment's community."""
     async with services.db.session() as session:
-        found = await session.scalar(select(Community).where(Community.code == community))
-        assert found is not None
-        invite = Invite(
-            role=role,
-            code=code,
-            community_id=found.id,
+        return await store.create_invite(
+            session,
+            community=community,
             language=language,
+            code=code,
+            valid_for=timedelta(days=7),
             name=name,
-            expires_at=utcnow() + timedelta(days=7),
+            role=role,
         )
-        session.add(invite)
-    return invite
 
 
 class Person:

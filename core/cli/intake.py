@@ -10,12 +10,13 @@ from typing import Annotated
 import typer
 from sqlalchemy import func, select
 
+from bot import store
 from bot.prompts import STATUS_LABELS
 from core.cli.common import fail, run
 from core.config import get_settings
 from core.db import utcnow
 from core.errors import HelpdeskError
-from core.models import Cfa, ChannelIdentity, Community, Invite, Report
+from core.models import Cfa, ChannelIdentity, Invite, Report
 from core.services import Services
 
 cfa_app = typer.Typer(help="Community Frontline Associates.", no_args_is_help=True)
@@ -45,24 +46,15 @@ def cfa_invite(
                 f"{', '.join(services.deployment.languages)}"
             )
         async with services.db.session() as session:
-            found = await session.scalar(select(Community).where(Community.code == community))
-            if found is None:
-                codes = (await session.scalars(select(Community.code))).all()
-                known = ", ".join(codes) or "none (run: helpdesk content load)"
-                raise HelpdeskError(f"no community '{community}'; known: {known}")
-            code = "".join(secrets.choice(INVITE_ALPHABET) for _ in range(10))
-            if role not in ("reporter", "journalist"):
-                raise HelpdeskError(f"role '{role}' is not reporter or journalist")
-            invite = Invite(
-                role=role,
-                code=code,
-                community_id=found.id,
+            return await store.create_invite(
+                session,
+                community=community,
                 language=language,
+                code="".join(secrets.choice(INVITE_ALPHABET) for _ in range(10)),
+                valid_for=timedelta(days=settings.invite_valid_days),
                 name=name,
-                expires_at=utcnow() + timedelta(days=settings.invite_valid_days),
+                role=role,
             )
-            session.add(invite)
-        return invite
 
     invite = run(work)
     username = settings.telegram_bot_username or "<your_bot_username>"
@@ -166,12 +158,7 @@ async def _terminal_identity(services: Services, wanted: str) -> tuple[str, str]
             raise HelpdeskError(f"{problem}: {wanted} (see helpdesk cfa list)")
 
         address = f"cfa-{matches[0].id}"
-        exists = await session.scalar(
-            select(ChannelIdentity.id).where(
-                ChannelIdentity.channel == "terminal", ChannelIdentity.address == address
-            )
-        )
-        if exists is None:
+        if await store.find_cfa(session, "terminal", address) is None:
             session.add(ChannelIdentity(cfa_id=matches[0].id, channel="terminal", address=address))
         return address, "/start"
 
