@@ -47,6 +47,18 @@ class Settings(BaseSettings):
     invite_valid_days: int = 30
     sqlite_busy_timeout_ms: int = 10_000
 
+    public_url: str = "http://127.0.0.1:8000"
+
+    scheduler_enabled: bool = True
+    lease_seconds: float = 30.0
+
+    outbox_enabled: bool = True
+    outbox_overall_per_second: float = 30.0
+    outbox_group_per_minute: float = 20.0
+    outbox_chat_per_second: float = 1.0
+    outbox_max_attempts: int = 8
+    outbox_poll_seconds: float = 1.0
+
     @property
     def resolved_database_url(self) -> str:
         """The SQLAlchemy URL in use: the configured one, or the SQLite file under data_dir."""

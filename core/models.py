@@ -17,6 +17,7 @@ from sqlalchemy import (
     Date,
     Float,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -69,6 +70,8 @@ class Cfa(Base):
     status: Mapped[str] = mapped_column(String(16), default="active")
     role: Mapped[str] = mapped_column(String(16), default="reporter", server_default="reporter")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Set by /stop: no reminders or bulletins until the CFA opts back in with /start.
+    opted_out_at: Mapped[datetime | None]
 
     community: Mapped[Community] = relationship(lazy="joined")
     identities: Mapped[list["ChannelIdentity"]] = relationship(back_populates="cfa")
@@ -248,6 +251,8 @@ class Station(Base):
     languages: Mapped[list[Any]]
     communities: Mapped[list[Any]]
     settings: Mapped[dict[str, Any]]
+    # SHA-256 of the station's access token; the token itself is shown once and not kept.
+    token_hash: Mapped[str | None] = mapped_column(String(64))
 
 
 class Bulletin(Base):
@@ -255,9 +260,11 @@ class Bulletin(Base):
 
     Lifecycle::
 
-        draft ──render──> rendered ──(staff desk) approve──> approved ──> aired
+        draft ──render──> rendered ──approve──> approved ──station confirms──> aired
           ^ edit items       │ edit items: back to draft
           └──────────────────┘
+
+    Only approved (or aired) bulletins are in feeds and broadcasts.
     """
 
     __tablename__ = "bulletin"
@@ -271,6 +278,10 @@ class Bulletin(Base):
     status: Mapped[str] = mapped_column(String(16), default="draft")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    approved_at: Mapped[datetime | None]
+    aired_at: Mapped[datetime | None]
+    # How the airing was confirmed: "api", "telegram" or "staff".
+    aired_via: Mapped[str | None] = mapped_column(String(16))
 
     station: Mapped[Station] = relationship(lazy="joined")
     items: Mapped[list["BulletinItem"]] = relationship(
@@ -329,3 +340,131 @@ class Recording(Base):
     source: Mapped[str] = mapped_column(String(16))
     cfa_id: Mapped[int | None] = mapped_column(ForeignKey("cfa.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class StationDownload(Base):
+    """One request a station made for a bulletin's audio: who, what, which bytes, answer."""
+
+    __tablename__ = "station_download"
+    __table_args__ = (Index("ix_station_download_station_at", "station_id", "requested_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    station_id: Mapped[int] = mapped_column(ForeignKey("station.id", ondelete="CASCADE"))
+    bulletin_id: Mapped[int | None] = mapped_column(ForeignKey("bulletin.id", ondelete="SET NULL"))
+    language: Mapped[str] = mapped_column(String(16))
+    path: Mapped[str] = mapped_column(String(300))
+    method: Mapped[str] = mapped_column(String(8))
+    byte_range: Mapped[str | None] = mapped_column(String(100))
+    status_code: Mapped[int]
+    bytes_sent: Mapped[int] = mapped_column(BigInteger, default=0)
+    client: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(300))
+    requested_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Recipient(Base):
+    """A community group or channel that receives bulletins.
+
+    Lifecycle::
+
+        bot added to the chat ──> pending ──staff approve──> approved <──/start── opted_out
+                                     └──staff reject──> rejected     └──/stop──>──┘
+        approved ──bot removed, blocked, chat gone──> inactive
+    """
+
+    __tablename__ = "recipient"
+    __table_args__ = (UniqueConstraint("channel", "address"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    address: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))
+    title: Mapped[str] = mapped_column(String(200))
+    language: Mapped[str | None] = mapped_column(String(16))
+    communities: Mapped[list[Any]] = mapped_column(default=list)
+    # A station's own chat also gets the "we aired it" button.
+    station_id: Mapped[int | None] = mapped_column(ForeignKey("station.id", ondelete="SET NULL"))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status_reason: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Broadcast(Base):
+    """Sending one bulletin to its community groups; its deliveries are outbox rows."""
+
+    __tablename__ = "broadcast"
+    __table_args__ = (UniqueConstraint("bulletin_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    bulletin_id: Mapped[int] = mapped_column(ForeignKey("bulletin.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    recipients: Mapped[int] = mapped_column(default=0)
+
+
+class OutboxMessage(Base):
+    """The delivery ledger: one message (in one or more parts) to one address.
+
+    Broadcast deliveries, reminders and status notifications all pass through here, on
+    any channel. ``dedupe_key`` makes queueing idempotent (one row per broadcast and
+    recipient, one reminder per CFA and day); ``parts_sent`` is committed after every
+    part, so a delivery resumed after a crash sends only what was not yet sent.
+
+    Lifecycle::
+
+        queued ──all parts sent──> sent
+          │ ^ 429, network: wait, retry    ──too many attempts──> failed
+          │ └──┘
+          ├──blocked, kicked, deactivated──> blocked (recipient set inactive)
+          └──chat not found──> not_found
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "state", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dedupe_key: Mapped[str] = mapped_column(String(160), unique=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    address: Mapped[str] = mapped_column(String(64))
+    purpose: Mapped[str] = mapped_column(String(16))
+    broadcast_id: Mapped[int | None] = mapped_column(
+        ForeignKey("broadcast.id", ondelete="CASCADE")
+    )
+    recipient_id: Mapped[int | None] = mapped_column(
+        ForeignKey("recipient.id", ondelete="SET NULL")
+    )
+    cfa_id: Mapped[int | None] = mapped_column(ForeignKey("cfa.id", ondelete="SET NULL"))
+    parts: Mapped[list[Any]]
+    parts_sent: Mapped[int] = mapped_column(default=0)
+    state: Mapped[str] = mapped_column(String(16), default="queued")
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    error_code: Mapped[int | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]
+
+
+class SchedulerLease(Base):
+    """Which process may fire scheduled jobs; renewed while it lives, taken over after."""
+
+    __tablename__ = "scheduler_lease"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(128))
+    acquired_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+
+
+class JobRun(Base):
+    """One firing of a scheduled job; the key makes a fire run once even if two try."""
+
+    __tablename__ = "job_run"
+
+    job_id: Mapped[str] = mapped_column(String(191), primary_key=True)
+    fire_time: Mapped[datetime] = mapped_column(primary_key=True)
+    holder: Mapped[str] = mapped_column(String(128))
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    detail: Mapped[str | None] = mapped_column(Text)

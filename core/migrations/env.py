@@ -20,12 +20,21 @@ if config.config_file_name and not config.attributes.get("quiet"):
     logging.config.fileConfig(config.config_file_name, disable_existing_loggers=False)
 
 
+# APScheduler creates and owns its job table; autogenerate must not propose dropping it.
+FOREIGN_TABLES = {"apscheduler_jobs"}
+
+
+def _include(obj: object, name: str | None, type_: str, reflected: bool, _compare: object) -> bool:
+    return not (type_ == "table" and reflected and name in FOREIGN_TABLES)
+
+
 def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=Base.metadata,
         render_as_batch=True,
         compare_type=True,
+        include_object=_include,
     )
     with context.begin_transaction():
         context.run_migrations()
