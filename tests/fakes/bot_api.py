@@ -342,6 +342,7 @@ class FakeBotApi:
         self._message_ids: Counter[int | str] = Counter()
         self._messages: dict[tuple[int | str, int], JsonDict] = {}
         self._commands: dict[tuple[str, str], list[JsonDict]] = {}
+        self._chat_members: dict[tuple[int | str, int], str] = {}
         self._webhook_url = ""
         self._windows = _SlidingWindows()
         self._methods = self._method_table()
@@ -554,6 +555,11 @@ class FakeBotApi:
         rule = _FailRule(method.lower(), dict(body), times, chat_id)
         self._fail_rules.append(rule)
 
+    def set_chat_member(self, chat_id: int | str, user_id: int, status: str) -> None:
+        """Make getChatMember answer ``status`` (creator, administrator, member, left,
+        kicked) for ``user_id`` in ``chat_id``; anyone not set is a plain member."""
+        self._chat_members[(chat_id, user_id)] = status
+
     def set_latency(self, seconds: float) -> None:
         """Delay every Bot API and file response by ``seconds`` (0 disables)."""
         self._latency = max(0.0, seconds)
@@ -740,6 +746,7 @@ class FakeBotApi:
             "getWebhookInfo": self._get_webhook_info,
             "getFile": self._get_file,
             "getUpdates": self._get_updates,
+            "getChatMember": self._get_chat_member,
         }
         for method in _MEDIA_KINDS:
             handlers[method] = self._send_media
@@ -880,6 +887,12 @@ class FakeBotApi:
     async def _get_my_commands(self, call: Call) -> list[JsonDict]:
         return self._commands.get(_commands_key(call.params), [])
 
+    async def _get_chat_member(self, call: Call) -> JsonDict:
+        chat_id = _require_chat_id(call)
+        user_id = int(call.params.get("user_id", 0))
+        status = self._chat_members.get((chat_id, user_id), "member")
+        return _chat_member(user_id, status)
+
     async def _set_webhook(self, call: Call) -> bool:
         self._webhook_url = str(call.params.get("url", ""))
         if call.params.get("drop_pending_updates"):
@@ -988,6 +1001,39 @@ def _chat_object(chat_id: int | str) -> JsonDict:
     if str(chat_id).startswith("-100"):
         return {"id": chat_id, "type": "supergroup", "title": f"Supergroup {chat_id}"}
     return {"id": chat_id, "type": "group", "title": f"Group {chat_id}"}
+
+
+def _chat_member(user_id: int, status: str) -> JsonDict:
+    """A ChatMember as the Bot API shapes it; each status has its own required fields."""
+    member: JsonDict = {
+        "user": {"id": user_id, "is_bot": False, "first_name": f"User {user_id}"},
+        "status": status,
+    }
+    if status == "creator":
+        member["is_anonymous"] = False
+    if status == "administrator":
+        rights = ("can_manage_chat", "can_delete_messages", "can_restrict_members")
+        member.update({right: True for right in rights})
+        member.update(
+            dict.fromkeys(
+                (
+                    "can_be_edited",
+                    "is_anonymous",
+                    "can_manage_video_chats",
+                    "can_promote_members",
+                    "can_change_info",
+                    "can_invite_users",
+                    "can_post_stories",
+                    "can_edit_stories",
+                    "can_delete_stories",
+                    "can_send_welcome_messages",
+                ),
+                False,
+            )
+        )
+    if status == "kicked":
+        member["until_date"] = 0
+    return member
 
 
 def _set_markup(message: JsonDict, markup: Any) -> None:
