@@ -9,6 +9,7 @@ default) are left out unless an editor adds them by hand with :func:`add_report`
 import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date
@@ -16,6 +17,7 @@ from babel.numbers import format_decimal
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.db import utcnow
 from core.deployment import WEEKDAYS, Deployment, StationConfig
 from core.errors import HelpdeskError
 from core.i18n import translator
@@ -476,3 +478,110 @@ async def save_recording(
         "bulletin %s: %s recording saved from %s (cfa %s)", bulletin_id, language, source, cfa_id
     )
     return recording
+
+
+# Approval and airing ------------------------------------------------------------------
+
+# Who confirmed that a bulletin went on air (``Bulletin.aired_via``).
+AIRED_VIA = ("api", "telegram", "staff")
+
+
+async def approve(
+    session: AsyncSession, bulletin_id: int, *, media_dir: Path | None = None
+) -> Bulletin:
+    """Approve a rendered bulletin: from now on it is in feeds and broadcasts.
+
+    Every language the station airs needs its MP3, since that is what stations download.
+    With ``media_dir`` (where :mod:`core.rendering` wrote the files), each file is also
+    checked on disk, at the size it was rendered; without it only the records are checked.
+
+    Raises:
+        BulletinError: no such bulletin, it is not rendered (a draft, or already approved
+            or aired), or a file is missing.
+    """
+    bulletin = await get_bulletin(session, bulletin_id)
+    if bulletin.status != "rendered":
+        raise BulletinError(_not_approvable(bulletin))
+
+    files = list(
+        await session.scalars(select(BulletinFile).where(BulletinFile.bulletin_id == bulletin_id))
+    )
+    _check_files(bulletin, files, media_dir)
+
+    bulletin.status, bulletin.approved_at = "approved", utcnow()
+    logger.info(
+        "bulletin %s of %s for %s approved: %d files",
+        bulletin_id,
+        bulletin.station.code,
+        bulletin.air_date,
+        len(files),
+    )
+    return bulletin
+
+
+def _not_approvable(bulletin: Bulletin) -> str:
+    if bulletin.status == "draft":
+        return (
+            f"bulletin {bulletin.id} is a draft; render it first "
+            f"(helpdesk bulletin render {bulletin.id})"
+        )
+    return f"bulletin {bulletin.id} is already {bulletin.status}"
+
+
+def _check_files(bulletin: Bulletin, files: list[BulletinFile], media_dir: Path | None) -> None:
+    rendered = {file.language for file in files if file.format == "mp3"}
+    missing = [language for language in bulletin.station.languages if language not in rendered]
+    if missing:
+        raise BulletinError(
+            f"bulletin {bulletin.id} has no MP3 in {', '.join(missing)}; render it again "
+            f"(helpdesk bulletin render {bulletin.id})"
+        )
+    if media_dir is None:
+        return
+
+    for file in files:
+        path = media_dir / file.path
+        size = path.stat().st_size if path.is_file() else None
+        if size != file.size:
+            found = "is missing" if size is None else f"has {size} bytes, not {file.size}"
+            raise BulletinError(
+                f"bulletin {bulletin.id}: {path} {found}; render it again "
+                f"(helpdesk bulletin render {bulletin.id})"
+            )
+
+
+async def mark_aired(session: AsyncSession, bulletin_id: int, via: str) -> Bulletin:
+    """Record that a station aired an approved bulletin.
+
+    Idempotent: a bulletin already aired keeps its first confirmation (time and ``via``),
+    so a station pressing the button twice, or confirming by API and Telegram, changes
+    nothing.
+
+    Args:
+        via: who confirmed it, one of :data:`AIRED_VIA`.
+
+    Raises:
+        BulletinError: no such bulletin, an unknown ``via``, or the bulletin is not
+            approved (a draft or rendered bulletin was not cleared for air).
+    """
+    if via not in AIRED_VIA:
+        raise BulletinError(f"unknown confirmation '{via}' (one of {', '.join(AIRED_VIA)})")
+    bulletin = await get_bulletin(session, bulletin_id)
+    if bulletin.status == "aired":
+        logger.info(
+            "bulletin %s already aired (via %s at %s); confirmation via %s changes nothing",
+            bulletin_id,
+            bulletin.aired_via,
+            bulletin.aired_at,
+            via,
+        )
+        return bulletin
+    if bulletin.status != "approved":
+        raise BulletinError(
+            f"bulletin {bulletin_id} is {bulletin.status}, not approved; only an approved "
+            "bulletin can be marked aired"
+        )
+
+    bulletin.status, bulletin.aired_at, bulletin.aired_via = "aired", utcnow(), via
+    logger.info("bulletin %s of %s marked aired via %s", bulletin_id, bulletin.station.code, via)
+    return bulletin

@@ -264,3 +264,36 @@ def voices(
     for language in wanted:
         engines = ", ".join(available.get(language, [])) or "none: needs a recording"
         typer.echo(f"{language:<8} {language_name(language):<16} {engines}")
+
+
+@bulletin_app.command("approve")
+def approve(bulletin_id: int) -> None:
+    """Clear a rendered bulletin for air: it joins the station's feeds and broadcasts."""
+
+    async def work(services: Services) -> Bulletin:
+        async with services.db.session() as session:
+            return await bulletins.approve(
+                session, bulletin_id, media_dir=services.settings.resolved_media_dir
+            )
+
+    bulletin = run(work)
+    typer.echo(
+        f"bulletin {bulletin.id}  {bulletin.station.code}  {bulletin.air_date}  approved; "
+        f"stations can fetch it (helpdesk station token {bulletin.station.code} prints the URLs)"
+    )
+
+
+@bulletin_app.command("aired")
+def aired(bulletin_id: int) -> None:
+    """Record that the station aired an approved bulletin (confirmed by staff)."""
+
+    async def work(services: Services) -> Bulletin:
+        async with services.db.session() as session:
+            return await bulletins.mark_aired(session, bulletin_id, via="staff")
+
+    bulletin = run(work)
+    when = bulletin.aired_at.strftime("%Y-%m-%d %H:%M UTC") if bulletin.aired_at else "?"
+    typer.echo(
+        f"bulletin {bulletin.id}  {bulletin.station.code}  {bulletin.air_date}  aired "
+        f"{when} (confirmed via {bulletin.aired_via})"
+    )
