@@ -21,6 +21,7 @@ from sqlalchemy import text
 from bot.channels.telegram import TelegramChannel, create_bot
 from core.config import Settings
 from core.services import Services
+from core.stations import router as stations_router
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +65,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app = FastAPI(title="Citizen Helpdesk", lifespan=lifespan)
     app.add_api_route("/healthz", _healthz, methods=["GET"])
     app.add_api_route("/webhooks/telegram", _telegram_webhook(settings), methods=["POST"])
+    app.include_router(stations_router)
     return app
 
 
