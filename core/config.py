@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     public_url: str = "http://127.0.0.1:8000"
 
     scheduler_enabled: bool = True
+    scheduler_heartbeat_seconds: float = 300.0
     lease_seconds: float = 30.0
 
     outbox_enabled: bool = True

@@ -64,13 +64,18 @@ class AudioConfig(BaseModel):
     music_bed: bool = False
 
 
+LocalTime = Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+
+
 class Airtime(BaseModel):
     """A weekly slot in the station's own time zone."""
 
     model_config = ConfigDict(extra="forbid")
 
     day: Literal[WEEKDAYS]  # type: ignore[valid-type]
-    time: Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+    time: LocalTime
+    # When that day's bulletin goes to the community groups (default: at airtime).
+    groups_at: LocalTime | None = None
 
 
 class StationConfig(BaseModel):
@@ -87,11 +92,24 @@ class StationConfig(BaseModel):
     programme: dict[str, str]
     audio: AudioConfig = Field(default_factory=AudioConfig)
     airtime: list[Airtime] = Field(default_factory=list)
-    lead_time_minutes: int = Field(default=120, ge=0)
+    lead_time_minutes: int = Field(default=120, ge=0, le=6 * 24 * 60)
+    # Approve the scheduled build at once, for programmes with no editor on duty.
+    auto_approve: bool = False
 
     def programme_name(self, language: str) -> str:
         """The programme's name in ``language``, or in English."""
         return self.programme.get(language) or self.programme.get("en") or self.name
+
+
+class RemindersConfig(BaseModel):
+    """When CFAs who have not answered this month's survey are reminded."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    survey: str = "monthly"
+    days_of_month: list[Annotated[int, Field(ge=1, le=28)]] = Field(min_length=1)
+    time: LocalTime
+    timezone: TimeZone
 
 
 class DeploymentConfig(BaseModel):
@@ -107,6 +125,7 @@ class DeploymentConfig(BaseModel):
     sensitive_categories: list[str] = Field(
         default_factory=lambda: ["security", "justice", "trafficking"]
     )
+    reminders: RemindersConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -138,6 +157,8 @@ def load_deployment(content_dir: Path) -> Deployment:
         raise ContentError(DEPLOYMENT_FILE, "default_language", "must be one of 'languages'")
 
     surveys = load_surveys(content_dir, config.languages)
+    if config.reminders and config.reminders.survey not in surveys:
+        raise ContentError(DEPLOYMENT_FILE, "reminders.survey", "is not a survey in surveys/")
     stations = _load_stations(content_dir, config)
     languages = sorted({code for station in stations.values() for code in station.languages})
     templates = {code: load_template(content_dir, code) for code in languages}

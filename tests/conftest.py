@@ -96,6 +96,8 @@ async def _truncate(url: str) -> None:
     names = ", ".join(f'"{table.name}"' for table in Base.metadata.sorted_tables)
     async with db.session() as session:
         await session.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        # APScheduler's own table, created by the scheduler rather than by Alembic.
+        await session.execute(text("DROP TABLE IF EXISTS apscheduler_jobs"))
     await db.dispose()
 
 

@@ -3,6 +3,7 @@ terminal chat.
 """
 
 import asyncio
+import re
 import secrets
 from datetime import timedelta
 from typing import Annotated
@@ -18,6 +19,7 @@ from core.db import utcnow
 from core.errors import HelpdeskError
 from core.models import Cfa, ChannelIdentity, Invite, Report
 from core.services import Services
+from scheduler.reminders import MissingCfa, local_month, missing_cfas
 
 cfa_app = typer.Typer(help="Community Frontline Associates.", no_args_is_help=True)
 reports_app = typer.Typer(help="Reports sent by CFAs.", no_args_is_help=True)
@@ -87,6 +89,44 @@ def cfa_list() -> None:
         typer.echo(
             f"{cfa.id:>4}  {cfa.name:<24} {cfa.community.code:<24} {cfa.language:<3} "
             f"{cfa.status:<8} {','.join(channels)}"
+        )
+
+
+@cfa_app.command("missing")
+def cfa_missing(
+    month: Annotated[
+        str | None, typer.Option(help="YYYY-MM; default: this month in the reminders' zone")
+    ] = None,
+    survey: Annotated[
+        str | None, typer.Option(help="Survey id; default: the reminded one")
+    ] = None,
+) -> None:
+    """CFAs who have not answered the month's survey (whom the reminders go to)."""
+    if month is not None and not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month):
+        fail(f"month '{month}' is not YYYY-MM, e.g. 2026-12")
+
+    async def work(services: Services) -> tuple[str, str, list[MissingCfa]]:
+        reminders = services.deployment.config.reminders
+        zone = reminders.timezone if reminders else "UTC"
+        survey_id = survey or (reminders.survey if reminders else "monthly")
+        if survey_id not in services.deployment.surveys:
+            raise HelpdeskError(f"no survey '{survey_id}' in the deployment")
+        wanted = month or local_month(utcnow(), zone)
+        async with services.db.session() as session:
+            return survey_id, wanted, await missing_cfas(session, survey_id, wanted, zone)
+
+    survey_id, wanted, missing = run(work)
+    if not missing:
+        typer.echo(f"every active CFA has answered {survey_id} for {wanted}")
+        return
+    typer.echo(f"{len(missing)} CFAs have not answered {survey_id} for {wanted}:")
+    for entry in missing:
+        cfa = entry.cfa
+        last = f"{entry.last_answered:%Y-%m-%d}" if entry.last_answered else "never"
+        note = "  (opted out of reminders)" if cfa.opted_out_at else ""
+        typer.echo(
+            f"{cfa.id:>4}  {cfa.name:<24} {cfa.community.code:<24} {cfa.language:<3} "
+            f"last answered {last}{note}"
         )
 
 
