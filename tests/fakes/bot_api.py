@@ -31,6 +31,7 @@ import json
 import logging
 import math
 import os
+import random
 import re
 import select
 import signal
@@ -194,6 +195,8 @@ class Call:
     filenames: dict[str, str] = field(default_factory=dict)
     status: int = 200
     seq: int = 0
+    # True for a send held open by ``hang_send`` and never delivered.
+    hung: bool = False
 
     def to_json(self) -> JsonDict:
         """Return a JSON-safe dict; uploads are reported by size, not content."""
@@ -205,6 +208,7 @@ class Call:
             "filenames": self.filenames,
             "at": self.at,
             "status": self.status,
+            "hung": self.hung,
         }
 
 
@@ -343,6 +347,10 @@ class FakeBotApi:
         self._messages: dict[tuple[int | str, int], JsonDict] = {}
         self._commands: dict[tuple[str, str], list[JsonDict]] = {}
         self._chat_members: dict[tuple[int | str, int], str] = {}
+        self._chat_errors: dict[int | str, JsonDict] = {}
+        self._random_429: tuple[float, random.Random, int] | None = None
+        self._sends = 0
+        self._hang_at: set[int] = set()
         self._webhook_url = ""
         self._windows = _SlidingWindows()
         self._methods = self._method_table()
@@ -560,6 +568,54 @@ class FakeBotApi:
         kicked) for ``user_id`` in ``chat_id``; anyone not set is a plain member."""
         self._chat_members[(chat_id, user_id)] = status
 
+    def answer_chats(self, table: dict[int | str, JsonDict | str | None]) -> None:
+        """Answer every send to a chat of ``table`` with its error, until changed.
+
+        Values are error bodies or the names of ``tests/fixtures/telegram/errors/``
+        files (``"blocked_by_user"``, ``"group_upgraded"`` ...). A body of ``None``
+        removes the chat from the table.
+        """
+        for chat_id, error in table.items():
+            if error is None:
+                self._chat_errors.pop(chat_id, None)
+                continue
+            self._chat_errors[chat_id] = load_error(error) if isinstance(error, str) else error
+
+    def inject_429(self, rate: float, *, seed: int = 0, retry_after: int = 1) -> None:
+        """Answer a share ``rate`` (0 to 1) of otherwise accepted sends with 429, at random
+        from ``seed`` so a run can be repeated; 0 turns it off."""
+        if not 0 <= rate <= 1:
+            raise ValueError(f"rate must be within 0 and 1, got {rate}")
+        self._random_429 = (rate, random.Random(seed), retry_after) if rate else None
+
+    def hang_send(self, nth: int) -> None:
+        """Hold the ``nth`` send from now (1 = the next) open forever without delivering
+        it, as a request in flight when the sender dies. ``hung_sends()`` lists it."""
+        if nth < 1:
+            raise ValueError(f"nth must be >= 1, got {nth}")
+        self._hang_at.add(self._sends + nth)
+
+    def hung_sends(self) -> list[Call]:
+        """Sends held open by ``hang_send``."""
+        return [call for call in self._calls if call.hung]
+
+    def deliveries(self) -> JsonDict:
+        """Delivered sends per chat and method, 429s answered, and sends held open.
+
+        ``{"by_chat": {"42": {"sendMessage": 2}}, "rate_limited": 3, "hung": 0}``;
+        chat ids are strings so the answer survives JSON.
+        """
+        by_chat: dict[str, Counter[str]] = {}
+        for call in self._calls:
+            if call.status == 200 and call.method.lower() in RATE_LIMITED_METHODS:
+                chat = str(call.params.get("chat_id"))
+                by_chat.setdefault(chat, Counter())[call.method] += 1
+        return {
+            "by_chat": {chat: dict(methods) for chat, methods in by_chat.items()},
+            "rate_limited": sum(1 for call in self._calls if call.status == 429),
+            "hung": len(self.hung_sends()),
+        }
+
     def set_latency(self, seconds: float) -> None:
         """Delay every Bot API and file response by ``seconds`` (0 disables)."""
         self._latency = max(0.0, seconds)
@@ -576,6 +632,31 @@ class FakeBotApi:
                 self._fail_rules.remove(rule)
             return dict(rule.body)
         return None
+
+    def _chat_error(self, call: Call) -> JsonDict | None:
+        if call.method.lower() not in RATE_LIMITED_METHODS:
+            return None
+        error = self._chat_errors.get(call.params.get("chat_id"))  # type: ignore[arg-type]
+        return dict(error) if error is not None else None
+
+    def _injected_429(self, call: Call) -> JsonDict | None:
+        if self._random_429 is None or call.method.lower() not in RATE_LIMITED_METHODS:
+            return None
+        rate, dice, retry_after = self._random_429
+        return too_many_requests(retry_after) if dice.random() < rate else None
+
+    def _should_hang(self, call: Call) -> bool:
+        if call.method.lower() not in RATE_LIMITED_METHODS:
+            return False
+        self._sends += 1
+        return self._sends in self._hang_at
+
+    async def _hang(self, call: Call) -> None:
+        self._hang_at.discard(self._sends)
+        call.hung = True
+        self._wake_calls()
+        # Until the server closes: the request is neither answered nor delivered.
+        await asyncio.Event().wait()
 
     # ----------------------------------------------------------------- rate limits
 
@@ -626,6 +707,10 @@ class FakeBotApi:
         app.router.add_post("/_fake/fail", self._handle_fail)
         app.router.add_post("/_fake/files", self._handle_add_file)
         app.router.add_post("/_fake/latency", self._handle_latency)
+        app.router.add_post("/_fake/chat_errors", self._handle_chat_errors)
+        app.router.add_post("/_fake/inject_429", self._handle_inject_429)
+        app.router.add_post("/_fake/hang", self._handle_hang)
+        app.router.add_get("/_fake/deliveries", self._handle_deliveries)
         return app
 
     async def _handle_method(self, request: web.Request) -> web.Response:
@@ -648,8 +733,12 @@ class FakeBotApi:
             return int(failure["error_code"]), failure
         if handler is None:
             return 404, dict(METHOD_NOT_FOUND)
-        if (limited := self._check_limits(call)) is not None:
+        if (refused := self._chat_error(call)) is not None:
+            return int(refused["error_code"]), refused
+        if (limited := self._check_limits(call) or self._injected_429(call)) is not None:
             return 429, limited
+        if self._should_hang(call):
+            await self._hang(call)
 
         try:
             result = await handler(call)
@@ -726,6 +815,27 @@ class FakeBotApi:
     async def _handle_latency(self, request: web.Request) -> web.Response:
         self.set_latency(float((await request.json())["seconds"]))
         return web.json_response({"ok": True})
+
+    async def _handle_chat_errors(self, request: web.Request) -> web.Response:
+        table = await request.json()
+        self.answer_chats({_chat_key(chat): error for chat, error in table.items()})
+        return web.json_response({"ok": True})
+
+    async def _handle_inject_429(self, request: web.Request) -> web.Response:
+        spec = await request.json()
+        self.inject_429(
+            float(spec["rate"]),
+            seed=int(spec.get("seed", 0)),
+            retry_after=int(spec.get("retry_after", 1)),
+        )
+        return web.json_response({"ok": True})
+
+    async def _handle_hang(self, request: web.Request) -> web.Response:
+        self.hang_send(int((await request.json())["nth"]))
+        return web.json_response({"ok": True})
+
+    async def _handle_deliveries(self, request: web.Request) -> web.Response:
+        return web.json_response(self.deliveries())
 
     # ----------------------------------------------------------------- Bot API methods
 
@@ -981,6 +1091,11 @@ def _require_chat_id(call: Call) -> int | str:
     if chat_id in (None, ""):
         raise BotApiError(error_body(400, "Bad Request: chat_id is empty"))
     raise BotApiError(load_error("chat_not_found"))
+
+
+def _chat_key(chat: str) -> int | str:
+    """A chat id from a JSON object key, as decode_params would read it."""
+    return int(chat) if _INT_RE.fullmatch(chat) else chat
 
 
 def _is_group_chat(chat_id: Any) -> bool:
@@ -1243,6 +1358,24 @@ class FakeBotApiProcess:
     def set_latency(self, seconds: float) -> None:
         """Same as ``FakeBotApi.set_latency`` in the child."""
         self._request("POST", "/_fake/latency", {"seconds": seconds})
+
+    def answer_chats(self, table: dict[int | str, JsonDict | str | None]) -> None:
+        """Same as ``FakeBotApi.answer_chats`` in the child."""
+        self._request("POST", "/_fake/chat_errors", {str(k): v for k, v in table.items()})
+
+    def inject_429(self, rate: float, *, seed: int = 0, retry_after: int = 1) -> None:
+        """Same as ``FakeBotApi.inject_429`` in the child."""
+        spec = {"rate": rate, "seed": seed, "retry_after": retry_after}
+        self._request("POST", "/_fake/inject_429", spec)
+
+    def hang_send(self, nth: int) -> None:
+        """Same as ``FakeBotApi.hang_send`` in the child."""
+        self._request("POST", "/_fake/hang", {"nth": nth})
+
+    def deliveries(self) -> JsonDict:
+        """Same as ``FakeBotApi.deliveries`` in the child."""
+        result: JsonDict = self._request("GET", "/_fake/deliveries")
+        return result
 
     def _request(self, verb: str, path: str, payload: JsonDict | None = None) -> Any:
         data = None if payload is None else json.dumps(payload).encode()
