@@ -1,0 +1,123 @@
+"""Pacing of outgoing messages so that Telegram's flood limits are never the brake.
+
+Telegram documents about 30 messages a second for a bot overall, 20 a minute to one
+group and about one a second to one chat, and answers 429 with ``retry_after`` when a
+bot goes faster. The outbox asks a :class:`Pacer` before every send; it books the
+earliest moment that respects all three, and a 429 pauses that chat for at least what
+Telegram asked.
+
+Booking works in two steps so a chat that must wait never holds up the others: a send
+first waits until its own chat is ready (:meth:`Pacer.ready_at`), and only then takes
+the next overall slot (:meth:`Pacer.book`). Overall slots are evenly spaced (a generic
+cell rate: each booking moves the next free slot on by one interval), which keeps any
+one-second window within the limit without counting past sends.
+
+The clock and the sleep are injected, so the arithmetic is tested without waiting.
+"""
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+logger = logging.getLogger(__name__)
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
+
+
+def is_group_address(address: str) -> bool:
+    """Whether a Telegram chat id is a group, supergroup or channel (they are negative)."""
+    return address.startswith("-") or address.startswith("@")
+
+
+@dataclass(frozen=True)
+class Rates:
+    """The limits to keep: messages a second overall, a minute per group, a second per chat."""
+
+    overall_per_second: float = 30.0
+    group_per_minute: float = 20.0
+    chat_per_second: float = 1.0
+
+    def __post_init__(self) -> None:
+        for name in ("overall_per_second", "group_per_minute", "chat_per_second"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"pacing rate {name} must be above 0, got {getattr(self, name)}")
+
+    def chat_interval(self, address: str) -> float:
+        """The least time between two sends to one chat."""
+        interval = 1.0 / self.chat_per_second
+        if is_group_address(address):
+            interval = max(interval, 60.0 / self.group_per_minute)
+        return interval
+
+
+class Pacer:
+    """Books send times for many chats at once within :class:`Rates`.
+
+    State is one number per chat (when it may send next) and one overall, so pacing
+    10,000 chats costs a dictionary of 10,000 floats. A chat's entry is dropped with
+    :meth:`forget` once nothing more is queued for it.
+
+    Args:
+        rates: the limits.
+        clock: seconds on a monotonic clock (``time.monotonic`` unless testing).
+        sleep: how to wait (``asyncio.sleep`` unless testing).
+    """
+
+    def __init__(
+        self, rates: Rates, clock: Clock = time.monotonic, sleep: Sleep = asyncio.sleep
+    ) -> None:
+        self.rates = rates
+        self.clock = clock
+        self.sleep = sleep
+        self._overall_interval = 1.0 / rates.overall_per_second
+        self._next_overall = 0.0
+        self._next_by_chat: dict[str, float] = {}
+        self.paused = 0
+
+    def ready_at(self, address: str) -> float:
+        """The clock time from which ``address`` may be sent to, as far as its chat goes."""
+        return self._next_by_chat.get(address, 0.0)
+
+    def book(self, address: str) -> float:
+        """Take the next overall slot for ``address``; returns the clock time to send at.
+
+        Call it once the chat is ready (see :meth:`wait_turn`): booking ahead of that would
+        leave the overall slots before it unused.
+        """
+        now = self.clock()
+        slot = max(now, self._next_overall, self.ready_at(address))
+        self._next_overall = slot + self._overall_interval
+        self._next_by_chat[address] = max(
+            self._next_by_chat.get(address, 0.0), slot + self.rates.chat_interval(address)
+        )
+        return slot
+
+    def pause(self, address: str, seconds: float) -> None:
+        """Hold every send to ``address`` for at least ``seconds`` from now (after a 429)."""
+        until = self.clock() + max(seconds, 0.0)
+        self._next_by_chat[address] = max(self._next_by_chat.get(address, 0.0), until)
+        self.paused += 1
+        logger.debug("chat %s paused for %.2f s", address, seconds)
+
+    def forget(self, address: str) -> None:
+        """Drop what is known of a chat whose wait is over, to keep the table small."""
+        if self._next_by_chat.get(address, 0.0) <= self.clock():
+            self._next_by_chat.pop(address, None)
+
+    def rename(self, old: str, new: str) -> None:
+        """Carry a chat's wait over to its new address (a group upgraded to a supergroup)."""
+        if old in self._next_by_chat:
+            self._next_by_chat[new] = max(self._next_by_chat.pop(old), self.ready_at(new))
+
+    async def wait_turn(self, address: str) -> None:
+        """Wait until a message may go to ``address`` now, and book that moment."""
+        while (ready := self.ready_at(address)) > self.clock():
+            await self.sleep(ready - self.clock())
+
+        slot = self.book(address)
+        delay = slot - self.clock()
+        if delay > 0:
+            await self.sleep(delay)
