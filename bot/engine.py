@@ -33,7 +33,7 @@ from bot.messages import Incoming, Kind, Reply
 from bot.prompts import STATUS_LABELS, text_of
 from bot.surveys import MEDIA_TYPES, Question, QuestionType, Survey
 from core import bulletins
-from core.db import Database
+from core.db import Database, utcnow
 from core.deployment import Deployment
 from core.i18n import Translator, negotiate, translator
 from core.models import Cfa, ConversationSession, SurveyDefinition
@@ -197,6 +197,9 @@ class Turn:
 
         if incoming.kind == Kind.COMMAND:
             return await self._command(incoming)
+        # While "stop this survey?" is asked, a typed "stop" answers that question.
+        if self._is_stop_word(incoming) and self.state != "cancelling":
+            return self._opt_out()
         if incoming.kind == Kind.EDITED:
             note = self.t.gettext("Edited messages are not read. To change an answer, use /back.")
             return [Reply(note), *self.prompt()]
@@ -259,6 +262,10 @@ class Turn:
 
     async def _command(self, incoming: Incoming) -> list[Reply]:
         command = incoming.command or ""
+        if command == "stop":
+            return self._opt_out()
+        if command == "start" and not incoming.text.strip() and self.cfa.opted_out_at:
+            return self._opt_in()
         if command == "start":
             if incoming.text.strip():
                 note = self.t.gettext("You are already registered. Welcome back!")
@@ -280,6 +287,21 @@ class Turn:
             return await self._start_recording(incoming.text)
         note = self.t.gettext("I do not know that command.")
         return [Reply(note), prompts.help_text(self.t)]
+
+    def _is_stop_word(self, incoming: Incoming) -> bool:
+        return incoming.kind == Kind.TEXT and prompts.is_stop_word(incoming.text, self.t)
+
+    def _opt_out(self) -> list[Reply]:
+        # A survey under way is kept: opting out stops what we send, not what they report.
+        if self.cfa.opted_out_at is None:
+            self.cfa.opted_out_at = utcnow()
+            logger.info("cfa %s opted out of reminders and bulletins", self.cfa.id)
+        return [prompts.opted_out(self.t), *self.prompt()]
+
+    def _opt_in(self) -> list[Reply]:
+        self.cfa.opted_out_at = None
+        logger.info("cfa %s opted back in to reminders and bulletins", self.cfa.id)
+        return [prompts.opted_in(self.t), *self.prompt()]
 
     def _enter(self, state: str) -> list[Reply]:
         if self.state not in ("language", "cancelling", "recording"):

@@ -4,6 +4,7 @@ Button payloads are short (Telegram allows 64 bytes) and name the question they 
 to, so a tap on a keyboard left over from an earlier question is recognised as stale.
 """
 
+import unicodedata
 from typing import Any
 
 from babel.numbers import format_decimal
@@ -27,8 +28,13 @@ COMMANDS: list[tuple[str, str]] = [
     ("back", N_("Change the previous answer")),
     ("cancel", N_("Stop the current survey")),
     ("language", N_("Change language")),
+    ("stop", N_("Stop reminders and bulletins")),
     ("help", N_("How this works")),
 ]
+
+# The word a CFA types to stop reminders and bulletins, translated in each catalog
+# ("रोक", "arrêter"); the English word works in every language, as it does for SMS.
+STOP_WORD = N_("stop")
 
 STATUS_LABELS = {
     "received": N_("received"),
@@ -126,6 +132,36 @@ def help_text(t: Translator) -> Reply:
     lines = [t.gettext("I collect your community's reports and tell you what becomes of them.")]
     lines += [f"/{name} — {t.gettext(description)}" for name, description in COMMANDS]
     return Reply(text="\n".join(lines))
+
+
+def is_stop_word(text: str, t: Translator) -> bool:
+    """Whether a typed message is only the stop word, in English or the CFA's language.
+
+    Case, accents and end punctuation are ignored: people type "Arreter", "STOP!" or "रोक।".
+    """
+    typed = _folded(text)
+    return typed in {_folded(STOP_WORD), _folded(t.gettext(STOP_WORD))}
+
+
+def opted_out(t: Translator) -> Reply:
+    """The confirmation of /stop: what stops, what still works, and the way back."""
+    return Reply(
+        t.gettext(
+            "You will get no more reminders or bulletins from us. You can still send "
+            "reports at any time with /report or /survey. To get them again, send /start."
+        )
+    )
+
+
+def opted_in(t: Translator) -> Reply:
+    """The confirmation of /start after /stop."""
+    return Reply(t.gettext("Welcome back! You will get reminders and bulletins again."))
+
+
+def _folded(text: str) -> str:
+    word = text.casefold().strip().rstrip(".!।").strip()
+    decomposed = unicodedata.normalize("NFKD", word)
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
 def _question_buttons(
