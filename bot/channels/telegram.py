@@ -8,16 +8,23 @@ Update lifecycle::
 
 Texts are sent with HTML parse mode; everything that comes from a person or a survey
 file is escaped, so ``<how>``, ``&`` and Markdown specials arrive as typed.
+
+Community groups and channels are handled here too, never by the engine: adding the bot
+registers the chat for staff approval (:mod:`core.groups`), removing it deactivates the
+chat, an admin's ``/stop`` and ``/start`` opt the group out and back in, and a station's
+own chat confirms airings with the ``aired:<bulletin>`` button. Nothing about a group's
+members is stored, and every other group message is ignored.
 """
 
 import asyncio
 import html
 import logging
+import re
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from aiogram import Bot, Dispatcher, F, Router
 from aiogram.client.default import DefaultBotProperties
@@ -37,14 +44,19 @@ from aiogram.types import (
     BotCommand,
     BotCommandScopeAllPrivateChats,
     CallbackQuery,
+    Chat,
+    ChatMemberUnion,
+    ChatMemberUpdated,
     File,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     Message,
+    ResultChatMemberUnion,
     TelegramObject,
     Update,
     User,
 )
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import store
 from bot.channels.base import read_typed, split_text, utf16_length
@@ -52,8 +64,10 @@ from bot.engine import Engine
 from bot.media import save_media
 from bot.messages import Incoming, Kind, Reply
 from bot.prompts import COMMANDS
+from core import bulletins, groups
 from core.errors import HelpdeskError
-from core.models import ProcessedUpdate
+from core.i18n import Translator, negotiate
+from core.models import Bulletin, ProcessedUpdate, Recipient
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +75,7 @@ CHANNEL = "telegram"
 # Telegram's limit is 4096 characters after parsing; the margin covers a bold title.
 TEXT_LIMIT = 3900
 SEND_ATTEMPTS = 4
-ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "my_chat_member"]
+ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "my_chat_member", "channel_post"]
 
 # aiogram parses every Bot API answer as Response[<result type>]. Pydantic keeps its
 # parametrised generic classes only weakly, so garbage collection drops them and each is
@@ -72,8 +86,17 @@ _RESPONSE_TYPES: list[type] = [
     Response[File],
     Response[list[BotCommand]],
     Response[User],
+    Response[ResultChatMemberUnion],
 ]
 PRIVATE = F.chat.type == "private"
+IN_GROUP = F.chat.type.in_({"group", "supergroup"})
+GROUP_KINDS = frozenset(groups.KINDS)
+ADMIN_STATUSES = frozenset({"creator", "administrator"})
+# In a group every bot sees "/stop@other_bot" too (and all messages when it is an admin),
+# so a command names this bot or none.
+GROUP_COMMAND = re.compile(r"^/(start|stop)(?:@([A-Za-z0-9_]+))?(?:\s|$)", re.IGNORECASE)
+
+T = TypeVar("T")
 
 
 class TelegramError(HelpdeskError):
@@ -104,7 +127,8 @@ class TelegramChannel:
         self.dispatcher.include_router(self._router())
         self._chat_locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._in_flight: set[str] = set()
-        # Updates whose ledger row the engine closed in its own transaction.
+        # Updates whose ledger row was closed in the transaction of their change, by the
+        # engine or by a group handler (see _apply).
         self._marked_by_engine: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self.ready = asyncio.Event()
@@ -191,6 +215,11 @@ class TelegramChannel:
         router = Router(name="cfa-intake")
         router.message.register(self._on_message, PRIVATE)
         router.edited_message.register(self._on_edited, PRIVATE)
+        router.my_chat_member.register(self._on_membership, F.chat.type.in_(GROUP_KINDS))
+        router.message.register(self._on_migration, F.migrate_to_chat_id | F.migrate_from_chat_id)
+        router.message.register(self._on_group_message, IN_GROUP)
+        router.channel_post.register(self._on_group_message)
+        router.callback_query.register(self._on_aired, F.data.startswith("aired:"))
         router.callback_query.register(self._on_callback)
         return router
 
@@ -282,12 +311,193 @@ class TelegramChannel:
         assert content is not None
         return save_media(self.media_dir, content.read(), mime, source_id=file_id)
 
-    async def _answer_callback(self, query: CallbackQuery) -> None:
+    async def _answer_callback(self, query: CallbackQuery, text: str | None = None) -> None:
         try:
-            await self.bot.answer_callback_query(query.id)
+            await self.bot.answer_callback_query(query.id, text=text)
         except TelegramBadRequest as error:
             # A query older than about 15 seconds can no longer be answered; harmless.
             logger.debug("callback %s not answered: %s", query.id, error.message)
+
+    # Community groups and channels -------------------------------------------------------
+
+    async def _apply(self, update_key: str, change: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        """Make a group's change and close its ledger row in one transaction, as the
+        engine does for a CFA's step, so a crash can neither lose nor repeat it."""
+        async with self.engine.db.session() as session:
+            await store.mark_processed(session, CHANNEL, update_key)
+            result = await change(session)
+        self._marked_by_engine.add(update_key)
+        return result
+
+    async def _on_membership(self, event: ChatMemberUpdated, update_key: str) -> None:
+        chat, address = event.chat, str(event.chat.id)
+        async with self._chat_locks[chat.id]:
+            if not _is_present(event.new_chat_member):
+                reason = f"bot {event.new_chat_member.status}"
+                await self._apply(
+                    update_key, lambda s: groups.deactivate(s, CHANNEL, address, reason)
+                )
+                return
+
+            recipient = await self._apply(
+                update_key,
+                lambda s: groups.register(s, CHANNEL, address, chat.type, _title(chat)),
+            )
+            just_added = not _is_present(event.old_chat_member)
+            if just_added and recipient.status == "pending":
+                await self._welcome_group(chat, recipient, event.new_chat_member, event.from_user)
+
+    async def _welcome_group(
+        self, chat: Chat, recipient: Recipient, bot_member: ChatMemberUnion, adder: User
+    ) -> None:
+        if not _can_post(chat.type, bot_member):
+            logger.info(
+                "group %s (chat %s): bot cannot post there; not greeted", recipient.id, chat.id
+            )
+            return
+        t = self._group_translator(recipient, adder.language_code)
+        await self._say(
+            chat.id,
+            t.gettext(
+                "Hello! Thank you for adding me. The programme's staff will review this "
+                "group; once they approve it, the community bulletins will be posted here. "
+                "An admin can send /stop at any time to stop them."
+            ),
+        )
+
+    async def _on_migration(self, message: Message, update_key: str) -> None:
+        # Telegram tells both chats: the old group (migrate_to) and the new one (migrate_from).
+        if message.migrate_to_chat_id is not None:
+            old, new = message.chat.id, message.migrate_to_chat_id
+        else:
+            assert message.migrate_from_chat_id is not None
+            old, new = message.migrate_from_chat_id, message.chat.id
+        async with self._chat_locks[message.chat.id]:
+            await self._apply(update_key, lambda s: groups.migrate(s, CHANNEL, str(old), str(new)))
+
+    async def _on_group_message(self, message: Message, update_key: str) -> None:
+        command = await self._group_command(message.text or "")
+        if command is None:
+            return
+        chat, address = message.chat, str(message.chat.id)
+        async with self._chat_locks[chat.id]:
+            async with self.engine.db.session() as session:
+                recipient = await groups.find(session, CHANNEL, address)
+            if recipient is None or recipient.status not in ("approved", "opted_out"):
+                logger.info("chat %s: /%s ignored; the group is not approved", chat.id, command)
+                return
+
+            t = self._group_translator(recipient, None)
+            if not await self._sent_by_admin(message):
+                logger.info(
+                    "group %s (chat %s): /%s from a non-admin", recipient.id, chat.id, command
+                )
+                await self._say(
+                    chat.id, t.gettext("Only the group's admins can start or stop the bulletins.")
+                )
+                return
+
+            change = groups.opt_out if command == "stop" else groups.opt_in
+            await self._apply(update_key, lambda s: change(s, CHANNEL, address))
+            await self._say(chat.id, _group_confirmation(t, command))
+
+    async def _group_command(self, text: str) -> str | None:
+        match = GROUP_COMMAND.match(text.strip())
+        if match is None:
+            return None
+        addressed = match.group(2)
+        if addressed and addressed.lower() != str((await self.bot.me()).username).lower():
+            return None
+        return match.group(1).lower()
+
+    async def _sent_by_admin(self, message: Message) -> bool:
+        # Only a channel's admins can post in it; an anonymous group admin writes as the
+        # group itself (sender_chat is the chat), and getChatMember cannot name them.
+        if message.chat.type == "channel":
+            return True
+        if message.sender_chat is not None and message.sender_chat.id == message.chat.id:
+            return True
+        if message.from_user is None:
+            return False
+        try:
+            member = await self.bot.get_chat_member(message.chat.id, message.from_user.id)
+        except (TelegramBadRequest, TelegramForbiddenError) as error:
+            logger.warning(
+                "chat %s: getChatMember failed (%s); not an admin", message.chat.id, error.message
+            )
+            return False
+        return member.status in ADMIN_STATUSES
+
+    async def _on_aired(self, query: CallbackQuery, update_key: str) -> None:
+        chat = query.message.chat if query.message else None
+        number = (query.data or "").removeprefix("aired:")
+        bulletin_id = int(number) if number.isdigit() else None
+        async with self._chat_locks[chat.id if chat else query.from_user.id]:
+            answer = await self._apply(
+                update_key,
+                lambda s: self._mark_aired(s, chat, bulletin_id, query.from_user.language_code),
+            )
+        await self._answer_callback(query, answer)
+
+    async def _mark_aired(
+        self,
+        session: AsyncSession,
+        chat: Chat | None,
+        bulletin_id: int | None,
+        language: str | None,
+    ) -> str:
+        """Mark a bulletin aired for a station's own chat; returns what to tell the person."""
+        recipient = await _station_chat(session, chat)
+        t = self._group_translator(recipient, language)
+        if recipient is None:
+            logger.warning(
+                "chat %s: aired button outside a station's chat refused", chat.id if chat else "?"
+            )
+            return t.gettext("This button works only in a radio station's own group.")
+
+        bulletin = await session.get(Bulletin, bulletin_id) if bulletin_id else None
+        if bulletin is None or bulletin.station_id != recipient.station_id:
+            logger.warning(
+                "group %s: aired button for another station's bulletin %s refused",
+                recipient.id,
+                bulletin_id,
+            )
+            return t.gettext("This bulletin is not one of your station's, so it was not marked.")
+
+        try:
+            # A refusal must not leave half a change behind in the update's transaction.
+            async with session.begin_nested():
+                await bulletins.mark_aired(session, bulletin.id, via="telegram")
+        except HelpdeskError as error:
+            # The refusal names a status in English; the person is told what it means.
+            logger.warning(
+                "group %s: bulletin %s not marked aired: %s", recipient.id, bulletin.id, error
+            )
+            return t.gettext(
+                "Bulletin %(number)s is not cleared for air yet, so it was not marked."
+            ) % {"number": bulletin.id}
+        logger.info("group %s: bulletin %s marked aired by telegram", recipient.id, bulletin.id)
+        return t.gettext("Thank you! Bulletin %(number)s is marked as aired.") % {
+            "number": bulletin.id
+        }
+
+    def _group_translator(
+        self, recipient: Recipient | None, client_language: str | None
+    ) -> Translator:
+        # Until staff set a group's language, the language of the person who acted is used.
+        config = self.engine.deployment.config
+        language = recipient.language if recipient and recipient.language else None
+        language = language or negotiate(
+            client_language, config.languages, config.default_language
+        )
+        return self.engine.translator(language)
+
+    async def _say(self, chat_id: int, text: str) -> None:
+        try:
+            await self.send(chat_id, [Reply(text)])
+        except TelegramBadRequest as error:
+            # A group may forbid members to post; the change is saved whether or not it is said.
+            logger.warning("chat %s: could not post in the group: %s", chat_id, error.message)
 
     # Sending ----------------------------------------------------------------------------
 
@@ -416,6 +626,47 @@ class TelegramChannel:
         task = asyncio.ensure_future(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+def _is_present(member: ChatMemberUnion) -> bool:
+    """Whether the bot is in the chat: a member, an admin, or restricted but still in."""
+    if member.status == "restricted":
+        return bool(getattr(member, "is_member", False))
+    return member.status in ("creator", "administrator", "member")
+
+
+def _can_post(kind: str, member: ChatMemberUnion) -> bool:
+    """Whether the bot may send messages in the chat it was just added to."""
+    if kind == "channel":
+        # In a channel only admins with the right to post may.
+        return member.status == "administrator" and bool(
+            getattr(member, "can_post_messages", False)
+        )
+    if member.status == "restricted":
+        return bool(getattr(member, "can_send_messages", False))
+    return member.status in ("creator", "administrator", "member")
+
+
+async def _station_chat(session: AsyncSession, chat: Chat | None) -> Recipient | None:
+    """The recipient of ``chat`` if it is a station's own approved (or opted-out) chat."""
+    if chat is None or chat.type not in GROUP_KINDS:
+        return None
+    recipient = await groups.find(session, CHANNEL, str(chat.id))
+    if recipient is None or recipient.station_id is None:
+        return None
+    return recipient if recipient.status in ("approved", "opted_out") else None
+
+
+def _title(chat: Chat) -> str:
+    return chat.title or chat.username or str(chat.id)
+
+
+def _group_confirmation(t: Translator, command: str) -> str:
+    if command == "stop":
+        return t.gettext(
+            "This group will get no more bulletins. An admin can send /start to get them again."
+        )
+    return t.gettext("This group will get the bulletins. An admin can send /stop to stop them.")
 
 
 def render(reply: Reply) -> list[tuple[str, InlineKeyboardMarkup | None]]:
