@@ -1,5 +1,6 @@
-"""The FastAPI app: health check and the Telegram webhook (staff desk and station
-endpoints come with later issues).
+"""The FastAPI app: health check, the Telegram webhook and the radio stations' feeds and
+downloads; its lifespan runs the background work of the service (the Telegram
+connection, the outbox worker and the scheduler). The staff desk comes with a later issue.
 
 The webhook answers as soon as the update is recorded in the ledger; the conversation
 step runs in the background, so Telegram never waits on the database or on our replies.
@@ -18,10 +19,13 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from sqlalchemy import text
 
-from bot.channels.telegram import TelegramChannel, create_bot
+from bot.channels.telegram import CHANNEL, TelegramChannel, create_bot
+from bot.channels.telegram_delivery import TelegramSender
 from core.config import Settings
+from core.outbox import OutboxWorker
 from core.services import Services
 from core.stations import router as stations_router
+from scheduler.service import SchedulerService
 
 logger = logging.getLogger(__name__)
 
@@ -43,19 +47,34 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         await built.sync_content()
         app.state.services = built
         app.state.telegram = None
-        connection: asyncio.Task[None] | None = None
+        app.state.outbox = None
+        app.state.scheduler = None
+        background: list[asyncio.Task[None]] = []
 
         if settings.telegram_token:
             telegram = _telegram_channel(settings, built)
             app.state.telegram = telegram
-            connection = asyncio.create_task(_connect(telegram, settings, built))
+            background.append(asyncio.create_task(_connect(telegram, settings, built)))
+            if settings.outbox_enabled:
+                app.state.outbox = OutboxWorker(
+                    built.db,
+                    settings,
+                    {CHANNEL: TelegramSender(telegram.bot)},
+                    settings.resolved_media_dir,
+                )
+                background.append(asyncio.create_task(app.state.outbox.run()))
+        if settings.scheduler_enabled:
+            wake = app.state.outbox.wake if app.state.outbox else None
+            app.state.scheduler = SchedulerService(built, wake_outbox=wake)
+            background.append(asyncio.create_task(app.state.scheduler.run()))
         logger.info("service started on %s", built.db.dialect)
         yield
 
-        if connection is not None:
-            connection.cancel()
+        for task in background:
+            task.cancel()
+        for task in background:
             with contextlib.suppress(asyncio.CancelledError):
-                await connection
+                await task
         if app.state.telegram is not None:
             await app.state.telegram.close()
         if services is None:

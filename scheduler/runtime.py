@@ -21,12 +21,13 @@ from datetime import datetime
 from typing import Any
 
 from apscheduler.executors.asyncio import AsyncIOExecutor
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import utcnow
 from core.errors import HelpdeskError
-from core.models import JobRun
+from core.models import JobRun, SchedulerLease
 from core.services import Services
 
 logger = logging.getLogger(__name__)
@@ -39,6 +40,8 @@ class Runtime:
     services: Services
     holder: str
     wake_outbox: Callable[[], None] = field(default=lambda: None)
+    # The lease that must still be held when a fire is claimed (None: run by hand).
+    lease_name: str | None = None
 
 
 class Skipped(Exception):
@@ -85,6 +88,14 @@ class FireExecutor(AsyncIOExecutor):  # type: ignore[misc]
     parent creates it, which happens inside ``_do_submit_job``.
     """
 
+    def shutdown(self, wait: bool = True) -> None:
+        # The stock executor cancels jobs in flight; a job has claimed its fire by then
+        # and would leave it half done. Let them finish; the process's end stops them.
+        running = [future for future in self._pending_futures if not future.done()]
+        if running:
+            logger.info("scheduler stopping with %d jobs still running", len(running))
+        self._pending_futures.clear()
+
     def _do_submit_job(self, job: Any, run_times: list[datetime]) -> None:
         token = _fire.set((job.id, run_times[-1]))
         try:
@@ -105,7 +116,7 @@ def scheduled(body: JobBody) -> Callable[..., Awaitable[str]]:
         job_id, fire_time = _fire.get()
         runtime = current()
         if not await _claim(runtime, job_id, fire_time):
-            logger.warning("job %s fire %s already run elsewhere; skipped", job_id, fire_time)
+            logger.info("job %s fire %s already run or not ours; skipped", job_id, fire_time)
             return "already run"
 
         outcome, detail = "done", ""
@@ -127,12 +138,35 @@ def scheduled(body: JobBody) -> Callable[..., Awaitable[str]]:
 
 
 async def _claim(runtime: Runtime, job_id: str, fire_time: datetime) -> bool:
+    """Record the fire as ours, in the same transaction as a check that we still hold
+    the lease: a process that stalled past its lease (a blocked loop, a long pause)
+    must not fire next to the one that took the lease over."""
     try:
         async with runtime.services.db.session() as session:
+            if runtime.lease_name and not await _still_held(session, runtime):
+                logger.warning(
+                    "job %s fire %s not run: %s no longer holds the %s lease",
+                    job_id,
+                    fire_time,
+                    runtime.holder,
+                    runtime.lease_name,
+                )
+                return False
             session.add(JobRun(job_id=job_id, fire_time=fire_time, holder=runtime.holder))
     except IntegrityError:
         return False
     return True
+
+
+async def _still_held(session: AsyncSession, runtime: Runtime) -> bool:
+    held = await session.scalar(
+        select(SchedulerLease.name).where(
+            SchedulerLease.name == runtime.lease_name,
+            SchedulerLease.holder == runtime.holder,
+            SchedulerLease.expires_at > utcnow(),
+        )
+    )
+    return held is not None
 
 
 async def _finish(

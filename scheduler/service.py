@@ -98,7 +98,9 @@ class SchedulerService:
             job_defaults=JOB_DEFAULTS,
             timezone="UTC",
         )
-        runtime.install(runtime.Runtime(self.services, self.holder, self.wake_outbox))
+        runtime.install(
+            runtime.Runtime(self.services, self.holder, self.wake_outbox, lease_name=LEASE_NAME)
+        )
         self.scheduler.start()
         changes = self.sync(plan(self.services.deployment, settings.scheduler_heartbeat_seconds))
         self.started.set()
@@ -108,6 +110,10 @@ class SchedulerService:
         """Stop firing (jobs stay stored for whoever holds the lease next)."""
         if self.scheduler is None:
             return
+        # Shutting down is deferred to the next loop turn; a wake-up already queued
+        # would still take due jobs from the shared store and then lose them. Pausing
+        # takes effect at once.
+        self.scheduler.pause()
         self.scheduler.shutdown(wait=False)
         self.scheduler = None
         self.started.clear()

@@ -43,8 +43,12 @@ async def started(services: Services) -> AsyncIterator[list[SchedulerService]]:
         service.stop()
 
 
-def start(services: Services, made: list[SchedulerService], name: str) -> SchedulerService:
+async def start(
+    services: Services, made: list[SchedulerService], name: str
+) -> SchedulerService:
+    """A scheduler that holds the lease and fires, as ``run`` makes one."""
     service = SchedulerService(services, holder=name)
+    assert await service.lease.acquire()
     service.start()
     made.append(service)
     return service
@@ -75,11 +79,12 @@ def set_stored(services: Services, job_id: str, **values: object) -> None:
 async def test_sample_schedule_is_stored_and_kept_unchanged_across_restarts(
     services: Services, started: list[SchedulerService]
 ) -> None:
-    first = start(services, started, "one")
+    first = await start(services, started, "one")
     before = stored_rows(services)
     first.stop()
+    await first.lease.release()
 
-    second = start(services, started, "two")
+    second = await start(services, started, "two")
     changes = second.sync(
         [*_plan(services)]  # the same plan again: nothing to add or replace
     )
@@ -99,14 +104,19 @@ async def test_run_missed_while_down_happens_once_after_restart(
     services: Services, started: list[SchedulerService]
 ) -> None:
     sample_jobs.seen.clear()
-    first = start(services, started, "one")
+    first = await start(services, started, "one")
     first.sync([note_spec("missed")])
     first.stop()
+    await first.lease.release()
     # The service was down when the job was due three times over (coalesced into one).
     due = utcnow().replace(microsecond=0) - timedelta(minutes=5)
-    set_stored(services, "test:missed", next_run_time=due.timestamp())
+    state = pickle.loads(stored_rows(services)["test:missed"][1])
+    state["next_run_time"] = due
+    set_stored(
+        services, "test:missed", next_run_time=due.timestamp(), job_state=pickle.dumps(state)
+    )
 
-    second = start(services, started, "two")
+    second = await start(services, started, "two")
     second.sync([note_spec("missed")])
     await _until(lambda: sample_jobs.seen)
 
@@ -120,15 +130,16 @@ async def test_run_missed_while_down_happens_once_after_restart(
 async def test_job_that_cannot_be_loaded_is_kept_and_reported(
     services: Services, started: list[SchedulerService], caplog: pytest.LogCaptureFixture
 ) -> None:
-    first = start(services, started, "one")
+    first = await start(services, started, "one")
     first.sync([note_spec("renamed")])
     first.stop()
+    await first.lease.release()
     state = pickle.loads(stored_rows(services)["test:renamed"][1])
     state["func"] = "tests.scheduler.sample_jobs:renamed_away"
     set_stored(services, "test:renamed", job_state=pickle.dumps(state))
 
     with caplog.at_level(logging.ERROR, logger="scheduler.store"):
-        second = start(services, started, "two")
+        second = await start(services, started, "two")
 
     assert "test:renamed" in stored_rows(services)
     assert stored_rows(services)["test:renamed"][0] is None  # set aside, not spinning
@@ -139,7 +150,7 @@ async def test_job_that_cannot_be_loaded_is_kept_and_reported(
 async def test_changed_plan_replaces_and_removes_only_its_own_jobs(
     services: Services, started: list[SchedulerService]
 ) -> None:
-    service = start(services, started, "one")
+    service = await start(services, started, "one")
     service.sync([note_spec("a")])
     assert service.scheduler is not None
     service.scheduler.add_job(NOTE, trigger=tomorrow_at_six(), args=["x"], id="manual:x")
