@@ -199,7 +199,12 @@ def content_disposition(station: StationConfig, language: str, air_date: date) -
 
 
 class _LoggedFileResponse(FileResponse):
-    """Starlette's file response (Range, HEAD, 416), which logs what it really sent."""
+    """Starlette's file response (Range, HEAD, 416), which logs what it really sent.
+
+    ``bytes_sent`` counts the body the server accepted before the client hung up; the
+    server still held some of it in its buffers, so a cut download may have delivered a
+    little less.
+    """
 
     def __init__(
         self, path: Path, *, on_sent: Callable[[int, int], Awaitable[None]], **kwargs: Any
@@ -208,20 +213,27 @@ class _LoggedFileResponse(FileResponse):
         self._on_sent = on_sent
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        status, sent = 0, 0
+        status, sent, gone = 0, 0, False
+
+        async def watching() -> Message:
+            nonlocal gone
+            message = await receive()
+            gone = gone or message["type"] == "http.disconnect"
+            return message
 
         async def counting(message: Message) -> None:
             nonlocal status, sent
             await send(message)
             if message["type"] == "http.response.start":
                 status = message["status"]
-            elif message["type"] == "http.response.body" and status in (200, 206):
+            elif message["type"] == "http.response.body" and status in (200, 206) and not gone:
+                # After a disconnect servers drop what they are given without a word.
                 sent += len(message.get("body", b""))
             elif message["type"] == "http.response.pathsend":
                 sent += Path(message["path"]).stat().st_size
 
         try:
-            await super().__call__(scope, receive, counting)
+            await super().__call__(scope, watching, counting)
         finally:
             # Logged even when the client hangs up half-way: that is what the log is for.
             with anyio.CancelScope(shield=True):
