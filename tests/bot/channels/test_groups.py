@@ -144,30 +144,19 @@ async def helpdesk(service: RunningService, *args: str) -> tuple[int, str, str]:
     return process.returncode, out.decode(), err.decode()
 
 
-async def test_bot_added_to_a_group_registers_it_pending_and_says_staff_will_approve(
+async def test_a_group_that_adds_the_bot_waits_for_staff_and_goes_inactive_when_it_leaves(
     group: TelegramGroup,
 ) -> None:
     said = await group.deliver(group.membership("member"))
+    pending = await group.recipient()
+    said_at_removal = await group.deliver(group.membership("kicked", was="member"))
+    removed = await group.recipient()
 
-    found = await group.recipient()
-    assert found is not None and (found.status, found.kind) == ("pending", "supergroup")
-    assert found.title == f"Ward notices {group.chat_id}" and found.communities == []
+    assert pending is not None and (pending.status, pending.kind) == ("pending", "supergroup")
+    assert pending.title == f"Ward notices {group.chat_id}" and pending.communities == []
     assert len(said) == 1 and "स्वीकृत" in said[0] and "/stop" in said[0]
-    async with group.service.services.db.session() as session:
-        rows = list(await session.scalars(select(ProcessedUpdate)))
-    assert rows and all(r.processed_at and r.payload is None for r in rows), "no member kept"
-
-
-async def test_bot_removed_from_a_group_makes_it_inactive_and_says_nothing(
-    group: TelegramGroup,
-) -> None:
-    await group.approve()
-
-    said = await group.deliver(group.membership("kicked", was="member"))
-    found = await group.recipient()
-
-    assert said == [] and found is not None
-    assert (found.status, found.status_reason) == ("inactive", "bot kicked")
+    assert said_at_removal == [] and removed is not None
+    assert (removed.status, removed.status_reason) == ("inactive", "bot kicked")
 
 
 async def test_staff_approve_a_group_with_the_cli_and_see_it_listed(
@@ -224,6 +213,7 @@ async def test_only_an_admin_stops_the_bulletins_and_start_brings_them_back(
     await group.approve()
     fake_api.set_chat_member(group.chat_id, ADMIN, "administrator")
 
+    chatter = await group.deliver(group.message("नमस्ते सबैलाई, भोलि बैठक छ", MEMBER))
     refused = await group.deliver(group.message("/stop", MEMBER))
     after_member = await group.status()
     other_bot = await group.deliver(group.message("/stop@someone_else_bot", ADMIN))
@@ -231,25 +221,17 @@ async def test_only_an_admin_stops_the_bulletins_and_start_brings_them_back(
     after_admin = await group.status()
     started = await group.deliver(group.message("/start", ADMIN))
 
-    assert after_member == "approved" and "एडमिन" in refused[0]
+    assert chatter == [] and after_member == "approved" and "एडमिन" in refused[0]
     assert other_bot == [] and after_admin == "opted_out"
     assert "/start" in stopped[0] and "/stop" in started[0]
     assert await group.status() == "approved"
     checked = [c.params["user_id"] for c in fake_api.calls_of("getChatMember")]
     assert checked == [MEMBER, ADMIN, ADMIN]
-
-
-async def test_other_group_messages_are_ignored_and_nothing_is_stored(
-    group: TelegramGroup,
-) -> None:
-    await group.approve()
-
-    said = await group.deliver(group.message("नमस्ते सबैलाई, भोलि बैठक छ"))
-
-    assert said == []
     async with group.service.services.db.session() as session:
         rows = list(await session.scalars(select(ProcessedUpdate)))
-    assert len(rows) == 2 and all(r.payload is None and r.processed_at for r in rows)
+    assert len(rows) == 6 and all(r.payload is None and r.processed_at for r in rows), (
+        "every group update is closed in the ledger and nothing about a member is kept"
+    )
 
 
 async def test_a_post_in_a_channel_counts_as_its_admins(
