@@ -351,6 +351,7 @@ class FakeBotApi:
         self._random_429: tuple[float, random.Random, int] | None = None
         self._sends = 0
         self._hang_at: set[int] = set()
+        self._hang_from: int | None = None
         self._webhook_url = ""
         self._windows = _SlidingWindows()
         self._methods = self._method_table()
@@ -588,12 +589,22 @@ class FakeBotApi:
             raise ValueError(f"rate must be within 0 and 1, got {rate}")
         self._random_429 = (rate, random.Random(seed), retry_after) if rate else None
 
-    def hang_send(self, nth: int) -> None:
+    def hang_send(self, nth: int, *, every_later: bool = False) -> None:
         """Hold the ``nth`` send from now (1 = the next) open forever without delivering
-        it, as a request in flight when the sender dies. ``hung_sends()`` lists it."""
+        it, as a request in flight when the sender dies; with ``every_later`` also every
+        send after it, so nothing more is delivered at all. ``hung_sends()`` lists them;
+        ``stop_hanging()`` lets later sends through again."""
         if nth < 1:
             raise ValueError(f"nth must be >= 1, got {nth}")
-        self._hang_at.add(self._sends + nth)
+        if every_later:
+            self._hang_from = self._sends + nth
+        else:
+            self._hang_at.add(self._sends + nth)
+
+    def stop_hanging(self) -> None:
+        """Deliver sends from now on; those already held stay held until the server stops."""
+        self._hang_at.clear()
+        self._hang_from = None
 
     def hung_sends(self) -> list[Call]:
         """Sends held open by ``hang_send``."""
@@ -649,6 +660,8 @@ class FakeBotApi:
         if call.method.lower() not in RATE_LIMITED_METHODS:
             return False
         self._sends += 1
+        if self._hang_from is not None and self._sends >= self._hang_from:
+            return True
         return self._sends in self._hang_at
 
     async def _hang(self, call: Call) -> None:
@@ -831,7 +844,11 @@ class FakeBotApi:
         return web.json_response({"ok": True})
 
     async def _handle_hang(self, request: web.Request) -> web.Response:
-        self.hang_send(int((await request.json())["nth"]))
+        spec = await request.json()
+        if spec.get("stop"):
+            self.stop_hanging()
+        else:
+            self.hang_send(int(spec["nth"]), every_later=bool(spec.get("every_later")))
         return web.json_response({"ok": True})
 
     async def _handle_deliveries(self, request: web.Request) -> web.Response:
@@ -1368,9 +1385,13 @@ class FakeBotApiProcess:
         spec = {"rate": rate, "seed": seed, "retry_after": retry_after}
         self._request("POST", "/_fake/inject_429", spec)
 
-    def hang_send(self, nth: int) -> None:
+    def hang_send(self, nth: int, *, every_later: bool = False) -> None:
         """Same as ``FakeBotApi.hang_send`` in the child."""
-        self._request("POST", "/_fake/hang", {"nth": nth})
+        self._request("POST", "/_fake/hang", {"nth": nth, "every_later": every_later})
+
+    def stop_hanging(self) -> None:
+        """Same as ``FakeBotApi.stop_hanging`` in the child."""
+        self._request("POST", "/_fake/hang", {"stop": True})
 
     def deliveries(self) -> JsonDict:
         """Same as ``FakeBotApi.deliveries`` in the child."""
