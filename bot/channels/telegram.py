@@ -220,7 +220,8 @@ class TelegramChannel:
         router.message.register(self._on_group_message, IN_GROUP)
         router.channel_post.register(self._on_group_message)
         router.callback_query.register(self._on_aired, F.data.startswith("aired:"))
-        router.callback_query.register(self._on_callback)
+        router.callback_query.register(self._on_callback, _from_private_chat)
+        router.callback_query.register(self._on_other_group_button)
         return router
 
     async def _on_message(self, message: Message, update_key: str) -> None:
@@ -231,6 +232,12 @@ class TelegramChannel:
         language = message.from_user.language_code if message.from_user else None
         incoming = Incoming(Kind.EDITED, client_language=language)
         await self._converse(message.chat.id, incoming, update_key)
+
+    async def _on_other_group_button(self, query: CallbackQuery) -> None:
+        # A group is no CFA: its buttons never reach the engine, which would answer the
+        # whole group as a stranger. Answering stops the button's spinner.
+        logger.info("callback %s in a group ignored: %s", query.id, (query.data or "")[:64])
+        await self._answer_callback(query)
 
     async def _on_callback(self, query: CallbackQuery, update_key: str) -> None:
         chat_id = query.message.chat.id if query.message else query.from_user.id
@@ -626,6 +633,11 @@ class TelegramChannel:
         task = asyncio.ensure_future(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+def _from_private_chat(query: CallbackQuery) -> bool:
+    """A button pressed in a private chat, or under an inline message, which has no chat."""
+    return query.message is None or query.message.chat.type == "private"
 
 
 def _is_present(member: ChatMemberUnion) -> bool:

@@ -276,11 +276,13 @@ async def test_aired_button_marks_the_bulletin_only_in_its_station_group(
 
     for chat in (community, other_station, station):
         await chat.deliver(chat.button(f"aired:{bulletin.id}"))
+    stray = await community.deliver(community.button("start:monthly"))
 
     answers = [c.params.get("text", "") for c in fake_api.calls_of("answerCallbackQuery")]
     assert "स्टेसनको आफ्नै समूहमा मात्र" in answers[0]
     assert "तपाईंको स्टेसनको होइन" in answers[1]
     assert "धन्यवाद" in answers[2] and str(bulletin.id) in answers[2]
+    assert stray == [] and len(answers) == 4, "a group's other buttons never reach the engine"
     async with service.services.db.session() as session:
         aired = await session.get_one(Bulletin, bulletin.id)
     assert (aired.status, aired.aired_via) == ("aired", "telegram")
