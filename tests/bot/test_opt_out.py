@@ -73,5 +73,10 @@ async def test_stop_word_inside_a_sentence_is_an_answer_not_an_opt_out(
     assert await opted_out_at(sqlite_services) is None
 
 
-def test_stop_is_in_the_command_menu() -> None:
+async def test_help_and_the_command_menu_offer_stop(sqlite_services: Services) -> None:
+    sita = await registered(sqlite_services)
+
+    shown = await sita.say("/help")
+
+    assert "/stop — सम्झना र बुलेटिन बन्द गर्नुहोस्" in shown[0].text
     assert "stop" in [name for name, _ in COMMANDS]
