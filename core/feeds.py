@@ -162,8 +162,9 @@ def _channel(
     feed = FeedGenerator()
     feed.load_extension("podcast")
     feed.title(f"{programme} – {station.name}")
-    feed.link(href=site_url, rel="alternate")
     feed.link(href=feed_url, rel="self")
+    # feedgen gives RSS's one <link> the last link set: the programme's site, not the feed.
+    feed.link(href=site_url, rel="alternate")
     feed.description(
         f"Bulletins of {programme} on {station.name} ({', '.join(languages)}), "
         "from the reports of the communities it serves."

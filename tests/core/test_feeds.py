@@ -112,6 +112,9 @@ async def test_a_language_feed_lists_the_approved_mp3s_as_a_podcast_client_reads
     feed = parsed(response.content)
     assert feed.version == "rss20" and feed.feed.language == "en"
     assert feed.feed.title == f"{ENGLISH} – Radio Melamchi 95.4 MHz"
+    assert feed.feed.link == PUBLIC_URL
+    self_link = next(link for link in feed.feed.links if link.rel == "self")
+    assert self_link.href == f"{PUBLIC_URL}/stations/{STATION}/en/feed.xml"
     assert [e.title for e in feed.entries] == [f"{ENGLISH} 2026-12-05", f"{ENGLISH} 2026-12-02"]
     for entry, bulletin_id, day in zip(
         feed.entries, (newest, older), ("2026-12-05", "2026-12-02"), strict=True
