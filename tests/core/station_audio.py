@@ -66,6 +66,7 @@ async def _render(
             composed = await bulletins.compose(
                 session, services.deployment, station, bulletins.air_time(config, day)
             )
+        await _shorten(services, composed.bulletin.id, config.languages)
         rendered = await rendering.render(
             services.db, services.deployment, services.settings, composed.bulletin.id
         )
@@ -87,6 +88,20 @@ async def _render(
         for language in rendered
         for file in language.files
     ]
+
+
+# A greeting and a farewell: ten seconds of audio render four times faster than the
+# forty of the composed script, and are as real a bulletin to the endpoints.
+SHORT_SCRIPT = {"ne": ("नमस्कार।", "धन्यवाद।"), "en": ("Hello.", "Thank you.")}
+
+
+async def _shorten(services: Services, bulletin_id: int, languages: list[str]) -> None:
+    async with services.db.session() as session:
+        for language in languages:
+            hello, thanks = SHORT_SCRIPT[language]
+            await bulletins.drop_item(session, bulletin_id, language, 2)
+            await bulletins.edit_item(session, bulletin_id, language, 1, hello)
+            await bulletins.edit_item(session, bulletin_id, language, 2, thanks)
 
 
 async def publish(

@@ -62,6 +62,10 @@ def test_an_editor_approves_gives_a_token_and_sees_the_station_fetch_the_bulleti
 ) -> None:
     ok("content", "load")
     ok("bulletin", "compose", "--station", "radio-dhading", "--date", "2026-12-04")
+    # A short script renders in a fraction of the composed one's time.
+    ok("bulletin", "drop", "1", "2", "--language", "ne")
+    ok("bulletin", "edit", "1", "1", "--language", "ne", "--text", "नमस्कार।")
+    ok("bulletin", "edit", "1", "2", "--language", "ne", "--text", "धन्यवाद।")
     ok("bulletin", "render", "1")
     listed = ok("station", "list")
     assert re.search(r"radio-dhading .* ne .* fri 19:00 .* no token .* never downloaded", listed)
