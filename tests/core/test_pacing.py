@@ -11,7 +11,6 @@ import pytest
 
 from core.pacing import Pacer, Rates, is_group_address
 
-
 T = TypeVar("T")
 
 
@@ -119,7 +118,7 @@ def test_a_waiting_chat_does_not_hold_up_the_others() -> None:
     stamps = clock.run(send_all(pacing, clock, ["-42"] + [str(n) for n in range(1, 61)]))
 
     others = sorted(stamps)[:-1]
-    assert others[-1] - others[0] == pytest.approx(59 / 30)
+    assert 59 / 30 <= others[-1] - others[0] <= 59 / 30 * 1.011
     assert max(stamps) >= 1000.0 + 30.0
 
 
@@ -154,7 +153,28 @@ def test_ten_thousand_chats_at_the_overall_rate_within_limits() -> None:
 
     assert len(stamps) == 10_500
     assert most_in_any_window(stamps, 1.0) == 30
-    assert max(stamps) - min(stamps) == pytest.approx(10_499 / 30, rel=1e-6)
+    # The sliding window's 1% of slack is all the rate given up.
+    assert 10_499 / 30 <= max(stamps) - min(stamps) <= 10_499 / 30 * 1.011
+
+
+def test_sends_late_after_a_busy_moment_do_not_crowd_one_window() -> None:
+    clock = FakeClock()
+    pacing = pacer(clock)
+
+    async def busy_moment() -> None:
+        await clock.sleep(0.5)
+        clock.now += 0.5  # the event loop was busy: sends booked meanwhile are late
+
+    async def both() -> list[float]:
+        lag = asyncio.ensure_future(busy_moment())
+        stamps = await send_all(pacing, clock, [str(n) for n in range(120)])
+        await lag
+        return stamps
+
+    stamps = clock.run(both())
+
+    assert sorted(stamps).count(1001.0) >= 10
+    assert most_in_any_window(stamps, 1.0) <= 30
 
 
 def test_forgetting_chats_keeps_the_table_small() -> None:
