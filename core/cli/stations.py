@@ -45,13 +45,16 @@ def list_stations() -> None:
     if not rows:
         typer.echo("no stations: add them to content/stations.yaml, then helpdesk content load")
         return
+    typer.echo(
+        f"{'code':<20} {'name':<28} {'langs':<6} {'weekly slots':<28} {'token':<9} last download"
+    )
     for station, last in rows:
         slots = _slots(station) or "no slots"
         token = "token set" if station.token_hash else "no token"
-        seen = f"last download {_when(last.requested_at)} ({last.status_code})" if last else ""
+        seen = f"{_when(last.requested_at)} ({last.status_code})" if last else "never"
         typer.echo(
             f"{station.code:<20} {station.name:<28} {','.join(station.languages):<6} "
-            f"{slots:<28} {token:<9} {seen or 'never downloaded'}"
+            f"{slots:<28} {token:<9} {seen}"
         )
 
 
@@ -76,6 +79,7 @@ def token(code: str) -> None:
 
     The token is printed once and only its hash is kept: note it now.
     """
+    # Imported here: core.stations brings in FastAPI, which the other commands never need.
     from core.stations import token_hash
 
     fresh = secrets.token_urlsafe(24)
@@ -129,7 +133,7 @@ def downloads(
 
 
 async def _latest(session: AsyncSession, services: Services, station: Station) -> _Latest | None:
-    from core.stations import fetched_in_full
+    from core.stations import fetched_in_full  # brings in FastAPI, as in token()
 
     media_dir = services.settings.resolved_media_dir
     newest = await feeds.episodes(session, station.id, media_dir, limit=1)
