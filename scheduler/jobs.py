@@ -11,10 +11,10 @@ import logging
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from core.broadcasts import start_broadcast
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.broadcasts import start_broadcast
 from core.bulletins import approve, compose
 from core.deployment import WEEKDAYS, StationConfig
 from core.models import Bulletin, JobRun, Station
@@ -60,7 +60,7 @@ async def build_bulletin(
     detail = f"bulletin {bulletin_id} for {air_at.isoformat()} rendered: {files} files"
     if station.auto_approve:
         async with services.db.session() as session:
-            await approve(session, bulletin_id)
+            await approve(session, bulletin_id, media_dir=services.settings.resolved_media_dir)
         detail += ", approved"
     logger.info("station %s (%s %s): %s", station_code, day, slot, detail)
     return detail

@@ -17,7 +17,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from apscheduler.executors.asyncio import AsyncIOExecutor
@@ -42,6 +42,7 @@ class Runtime:
     wake_outbox: Callable[[], None] = field(default=lambda: None)
     # The lease that must still be held when a fire is claimed (None: run by hand).
     lease_name: str | None = None
+    lease_ttl: timedelta = timedelta(seconds=30)
 
 
 class Skipped(Exception):
@@ -138,9 +139,10 @@ def scheduled(body: JobBody) -> Callable[..., Awaitable[str]]:
 
 
 async def _claim(runtime: Runtime, job_id: str, fire_time: datetime) -> bool:
-    """Record the fire as ours, in the same transaction as a check that we still hold
-    the lease: a process that stalled past its lease (a blocked loop, a long pause)
-    must not fire next to the one that took the lease over."""
+    """Record the fire as ours, in the same transaction as a check that the lease is
+    still ours: a process that stalled past its lease (a blocked loop, a long pause)
+    must not fire next to the one that took the lease over. A lease that ran out but
+    that nobody took is still ours to renew, so no fire is lost to a slow renewal."""
     try:
         async with runtime.services.db.session() as session:
             if runtime.lease_name and not await _still_held(session, runtime):
@@ -159,14 +161,13 @@ async def _claim(runtime: Runtime, job_id: str, fire_time: datetime) -> bool:
 
 
 async def _still_held(session: AsyncSession, runtime: Runtime) -> bool:
-    held = await session.scalar(
-        select(SchedulerLease.name).where(
-            SchedulerLease.name == runtime.lease_name,
-            SchedulerLease.holder == runtime.holder,
-            SchedulerLease.expires_at > utcnow(),
-        )
+    lease = await session.scalar(
+        select(SchedulerLease).where(SchedulerLease.name == runtime.lease_name).with_for_update()
     )
-    return held is not None
+    if lease is None or lease.holder != runtime.holder:
+        return False
+    lease.expires_at = max(lease.expires_at, utcnow() + runtime.lease_ttl)
+    return True
 
 
 async def _finish(

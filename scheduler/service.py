@@ -23,6 +23,10 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from core.errors import HelpdeskError
 from core.lease import Lease, process_name
 from core.services import Services
+
+# The jobs' module pulls in the audio pipeline. Imported here, it loads when the service
+# starts rather than while the scheduler holds its lease with the event loop blocked.
+from scheduler import jobs as _jobs  # noqa: F401
 from scheduler import runtime
 from scheduler.plan import PREFIXES, JobSpec, plan
 from scheduler.store import KeepingJobStore, sync_engine
@@ -99,7 +103,13 @@ class SchedulerService:
             timezone="UTC",
         )
         runtime.install(
-            runtime.Runtime(self.services, self.holder, self.wake_outbox, lease_name=LEASE_NAME)
+            runtime.Runtime(
+                self.services,
+                self.holder,
+                self.wake_outbox,
+                lease_name=LEASE_NAME,
+                lease_ttl=self.lease.ttl,
+            )
         )
         self.scheduler.start()
         changes = self.sync(plan(self.services.deployment, settings.scheduler_heartbeat_seconds))

@@ -7,9 +7,17 @@ it and logs one line; a programme would silently lose a station's schedule. This
 logs it as an error naming the job, sets the job aside (no next run, so the scheduler
 does not spin on it) and leaves it in place for ``helpdesk scheduler jobs`` to show.
 The next start re-creates every job from the deployment, which repairs the rename.
+
+On PostgreSQL the job table is in the project's database. On SQLite it is in a file of
+its own beside it (``helpdesk-scheduler.db`` next to ``helpdesk.db``): APScheduler 3
+writes synchronously on the event loop, and a blocking write waiting for the lock of
+the file that an async transaction of the same loop holds can never get it; the loop
+stalls until the busy timeout ("database is locked"). A file of its own has no other
+writer in the process.
 """
 
 import logging
+from pathlib import Path
 from typing import Any
 
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
@@ -22,16 +30,27 @@ TABLE = "apscheduler_jobs"
 
 
 def sync_url(url: str) -> str:
-    """The blocking-driver form of the project's database URL (APScheduler 3 is sync)."""
+    """The blocking-driver form of a database URL (APScheduler 3 is sync)."""
     parsed = make_url(url)
     drivers = {"sqlite": "sqlite", "postgresql": "postgresql+psycopg2"}
     parsed = parsed.set(drivername=drivers.get(parsed.get_backend_name(), parsed.drivername))
     return parsed.render_as_string(hide_password=False)
 
 
-def sync_engine(url: str, busy_timeout_ms: int) -> Engine:
-    """A blocking engine on the same database, with the SQLite settings of ``core.db``."""
-    engine = create_engine(sync_url(url), pool_pre_ping=True)
+def job_store_url(database_url: str) -> str:
+    """Where the jobs are kept for the project's database (see module doc), sync form."""
+    parsed = make_url(sync_url(database_url))
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return parsed.render_as_string(hide_password=False)
+    path = Path(parsed.database or "")
+    own_file = path.with_name(f"{path.stem}-scheduler{path.suffix or '.db'}")
+    return parsed.set(database=str(own_file)).render_as_string(hide_password=False)
+
+
+def sync_engine(database_url: str, busy_timeout_ms: int) -> Engine:
+    """A blocking engine on the job store of ``database_url``, with the SQLite settings
+    of ``core.db``."""
+    engine = create_engine(job_store_url(database_url), pool_pre_ping=True)
     if engine.dialect.name == "sqlite":
 
         @event.listens_for(engine, "connect")

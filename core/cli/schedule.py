@@ -10,7 +10,6 @@ from sqlalchemy import select
 from core.cli.common import fail, run
 from core.models import JobRun
 from core.services import Services
-from scheduler.service import run_now
 from scheduler.store import KeepingJobStore, sync_engine
 
 scheduler_app = typer.Typer(
@@ -85,6 +84,10 @@ def scheduler_run(
     The fire is then recorded as done, so the scheduler does not repeat it at its time.
     """
     moment = at.replace(tzinfo=ZoneInfo("UTC")) if at and at.tzinfo is None else at
+
+    # Imported here: the jobs pull in the audio pipeline, which every other command
+    # would otherwise wait seconds for.
+    from scheduler.service import run_now
 
     async def work(services: Services) -> str:
         await services.sync_content()

@@ -1,6 +1,7 @@
 """Commands that set a deployment up and run it: database, content, the service."""
 
 import logging
+import re
 
 import typer
 from alembic import command as alembic_command
@@ -67,6 +68,21 @@ def content_load() -> None:
     )
 
 
+class RedactTokens(logging.Filter):
+    """Masks ``token=`` in logged request paths: stations pass their token in feed URLs,
+    and the access log would otherwise keep every station's credential."""
+
+    PATTERN = re.compile(r"([?&]token=)[^&\s]+")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                self.PATTERN.sub(r"\1<redacted>", arg) if isinstance(arg, str) else arg
+                for arg in record.args
+            )
+        return True
+
+
 def serve() -> None:
     """Run the web app (webhooks, /healthz) and, with a token and no webhook URL, polling."""
     import uvicorn
@@ -75,6 +91,7 @@ def serve() -> None:
 
     settings = get_settings()
     logging.getLogger().setLevel(settings.log_level.upper())
+    logging.getLogger("uvicorn.access").addFilter(RedactTokens())
     uvicorn.run(
         create_app(settings),
         host=settings.web_host,

@@ -17,7 +17,7 @@ from core.models import JobRun
 from core.services import Services
 from scheduler.plan import JobSpec
 from scheduler.service import SchedulerService
-from scheduler.store import sync_url
+from scheduler.store import job_store_url
 from scheduler.triggers import LocalTimeTrigger
 from tests.scheduler import sample_jobs
 
@@ -43,9 +43,7 @@ async def started(services: Services) -> AsyncIterator[list[SchedulerService]]:
         service.stop()
 
 
-async def start(
-    services: Services, made: list[SchedulerService], name: str
-) -> SchedulerService:
+async def start(services: Services, made: list[SchedulerService], name: str) -> SchedulerService:
     """A scheduler that holds the lease and fires, as ``run`` makes one."""
     service = SchedulerService(services, holder=name)
     assert await service.lease.acquire()
@@ -55,7 +53,7 @@ async def start(
 
 
 def stored_rows(services: Services) -> dict[str, tuple[float | None, bytes]]:
-    engine = create_engine(sync_url(services.settings.resolved_database_url))
+    engine = create_engine(job_store_url(services.settings.resolved_database_url))
     with engine.connect() as connection:
         rows = connection.execute(
             text("SELECT id, next_run_time, job_state FROM apscheduler_jobs")
@@ -66,7 +64,7 @@ def stored_rows(services: Services) -> dict[str, tuple[float | None, bytes]]:
 
 
 def set_stored(services: Services, job_id: str, **values: object) -> None:
-    engine = create_engine(sync_url(services.settings.resolved_database_url))
+    engine = create_engine(job_store_url(services.settings.resolved_database_url))
     assignments = ", ".join(f"{name} = :{name}" for name in values)
     with engine.begin() as connection:
         connection.execute(
