@@ -23,6 +23,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -88,6 +89,9 @@ class ChannelIdentity(Base):
     channel: Mapped[str] = mapped_column(String(16))
     address: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # When the person last wrote to us, by the platform's clock: WhatsApp allows free-form
+    # messages only within 24 hours of it, and templates outside.
+    last_inbound_at: Mapped[datetime | None]
 
     cfa: Mapped[Cfa] = relationship(back_populates="identities", lazy="joined")
 
@@ -183,11 +187,16 @@ class Report(Base):
     summary: Mapped[dict[str, Any] | None]
     sensitive: Mapped[bool] = mapped_column(default=False, server_default=false())
     validated_at: Mapped[datetime | None]
+    validated_by: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
+    rejected_reason: Mapped[str | None] = mapped_column(Text)
+    duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("report.id"))
+    issue_id: Mapped[int | None] = mapped_column(ForeignKey("issue.id", ondelete="SET NULL"))
 
     cfa: Mapped[Cfa] = relationship(lazy="joined")
     community: Mapped[Community] = relationship(lazy="joined")
     survey: Mapped[SurveyDefinition] = relationship()
     media: Mapped[list["Media"]] = relationship(back_populates="report")
+    issue: Mapped["Issue | None"] = relationship(back_populates="reports")
 
 
 class Media(Base):
@@ -303,6 +312,7 @@ class BulletinItem(Base):
     kind: Mapped[str] = mapped_column(String(16))
     text: Mapped[str] = mapped_column(Text)
     report_id: Mapped[int | None] = mapped_column(ForeignKey("report.id"))
+    issue_id: Mapped[int | None] = mapped_column(ForeignKey("issue.id", ondelete="SET NULL"))
 
     bulletin: Mapped[Bulletin] = relationship(back_populates="items")
 
@@ -402,6 +412,31 @@ class Broadcast(Base):
     recipients: Mapped[int] = mapped_column(default=0)
 
 
+class SentMessage(Base):
+    """A message a platform accepted, by the platform's id (a WhatsApp ``wamid``), with
+    the furthest delivery status reported for it and the platform's time of it.
+
+    Statuses only move forward (sent < delivered < read); ``failed`` is final and wins
+    over anything but itself, so a late "delivered" cannot hide a failure.
+    """
+
+    __tablename__ = "sent_message"
+    __table_args__ = (UniqueConstraint("channel", "external_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    external_id: Mapped[str] = mapped_column(String(128))
+    address: Mapped[str] = mapped_column(String(64))
+    outbox_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id", ondelete="SET NULL"))
+    part_index: Mapped[int | None]
+    kind: Mapped[str] = mapped_column(String(16))  # free-form text, template, voice...
+    status: Mapped[str] = mapped_column(String(16), default="sent")
+    status_at: Mapped[datetime | None]
+    error_code: Mapped[int | None]
+    error_detail: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class OutboxMessage(Base):
     """The delivery ledger: one message (in one or more parts) to one address.
 
@@ -468,3 +503,119 @@ class JobRun(Base):
     finished_at: Mapped[datetime | None]
     outcome: Mapped[str | None] = mapped_column(String(16))
     detail: Mapped[str | None] = mapped_column(Text)
+
+
+class StaffUser(Base):
+    """Someone who uses the staff desk: admin, editor, or viewer (read-only, anonymised)."""
+
+    __tablename__ = "staff_user"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(120), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str] = mapped_column(String(300))
+    active: Mapped[bool] = mapped_column(default=True, server_default=true())
+    failed_logins: Mapped[int] = mapped_column(default=0, server_default="0")
+    locked_until: Mapped[datetime | None]
+    last_login_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class StaffSession(Base):
+    """A signed-in browser: the cookie holds a random id whose SHA-256 is stored here."""
+
+    __tablename__ = "staff_session"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("staff_user.id", ondelete="CASCADE"))
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+
+    user: Mapped[StaffUser] = relationship(lazy="joined")
+
+
+class LoginAttempt(Base):
+    """One try to sign in, kept for throttling by username and by client address."""
+
+    __tablename__ = "login_attempt"
+    __table_args__ = (Index("ix_login_attempt_at", "attempted_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(120))
+    client: Mapped[str | None] = mapped_column(String(64))
+    succeeded: Mapped[bool]
+    attempted_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Issue(Base):
+    """One problem taken to the authorities, gathering the reports about it.
+
+    Lifecycle::
+
+        open ──> referred ──> responded ──> in_progress ──> resolved
+          └────────┴─────────────┴──────────────┴──────> closed (without resolution)
+    """
+
+    __tablename__ = "issue"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reference: Mapped[str] = mapped_column(String(32), unique=True)
+    title: Mapped[str] = mapped_column(String(300))
+    community_id: Mapped[int | None] = mapped_column(ForeignKey("community.id"))
+    category: Mapped[str | None] = mapped_column(String(64))
+    authority: Mapped[str | None] = mapped_column(String(300))
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    # What staff say to the CFAs about the outcome, per language.
+    outcome: Mapped[dict[str, Any] | None]
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    resolved_at: Mapped[datetime | None]
+
+    reports: Mapped[list[Report]] = relationship(back_populates="issue")
+
+
+class AuditEntry(Base):
+    """Append-only: who did what, when, to which object, with their note."""
+
+    __tablename__ = "audit_entry"
+    __table_args__ = (Index("ix_audit_entry_object", "object_type", "object_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    staff_user_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
+    action: Mapped[str] = mapped_column(String(64))
+    object_type: Mapped[str] = mapped_column(String(32))
+    object_id: Mapped[int]
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class InfoRequest(Base):
+    """Staff asking a report's CFA for more information, and the CFA's answer."""
+
+    __tablename__ = "info_request"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("report.id", ondelete="CASCADE"))
+    question: Mapped[str] = mapped_column(Text)
+    asked_by: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
+    asked_at: Mapped[datetime] = mapped_column(default=utcnow)
+    answer: Mapped[str | None] = mapped_column(Text)
+    answered_at: Mapped[datetime | None]
+
+
+class ApiToken(Base):
+    """A partner's token for the read API; only its SHA-256 is kept."""
+
+    __tablename__ = "api_token"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
