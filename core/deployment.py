@@ -95,6 +95,9 @@ class StationConfig(BaseModel):
     lead_time_minutes: int = Field(default=120, ge=0, le=6 * 24 * 60)
     # Approve the scheduled build at once, for programmes with no editor on duty.
     auto_approve: bool = False
+    # Listeners the station states it reaches, counted once in each month it airs a
+    # bulletin in the desk's "people reached" (stations measure it, we cannot).
+    audience: int | None = Field(default=None, ge=0)
 
     def programme_name(self, language: str) -> str:
         """The programme's name in ``language``, or in English."""
