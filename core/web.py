@@ -21,6 +21,7 @@ from sqlalchemy import text
 
 from bot.channels.telegram import CHANNEL, TelegramChannel, create_bot
 from bot.channels.telegram_delivery import TelegramSender
+from core import desk
 from core.config import Settings
 from core.outbox import OutboxWorker
 from core.services import Services
@@ -85,6 +86,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.add_api_route("/healthz", _healthz, methods=["GET"])
     app.add_api_route("/webhooks/telegram", _telegram_webhook(settings), methods=["POST"])
     app.include_router(stations_router)
+    desk.install(app)
     return app
 
 

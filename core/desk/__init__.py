@@ -1,0 +1,32 @@
+"""The staff desk: server-rendered pages where staff review reports, follow issues with
+the authorities and compose bulletins.
+
+Every page module has its own ``router``; :data:`router` gathers them and
+:func:`install` adds it to the app with the handler that shows a too-low role as a 403
+page. Pages depend on :func:`core.desk.auth.require_user` or
+:func:`core.desk.auth.require_role`, which also check the CSRF token of every POST, and
+render with :func:`core.desk.templating.render` on ``templates/base.html``.
+"""
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import HTMLResponse
+
+from core.desk import access
+from core.desk.auth import Forbidden
+from core.desk.templating import render
+
+__all__ = ["install", "router"]
+
+router = APIRouter()
+router.include_router(access.router)
+
+
+def install(app: FastAPI) -> None:
+    """Add the desk's pages to ``app``."""
+    app.include_router(router)
+    app.add_exception_handler(Forbidden, _forbidden)
+
+
+async def _forbidden(request: Request, error: Exception) -> HTMLResponse:
+    assert isinstance(error, Forbidden)
+    return render(request, "forbidden.html", {"needed": error.needed}, status=403)
