@@ -140,12 +140,28 @@ class Pacer:
             return now
         return self._recent[0] + self._window
 
-    def sent(self) -> None:
-        """Note that a send goes out now, for the sliding window."""
-        self._recent.append(self.clock())
+    def sent(self) -> float:
+        """Note that a send goes out now, for the sliding window; returns its moment."""
+        now = self.clock()
+        self._recent.append(now)
+        return now
 
-    async def wait_turn(self, address: str) -> None:
-        """Wait until a message may go to ``address`` now, book that moment, note it."""
+    def refused(self, address: str, sent_at: float, retry_after: float) -> None:
+        """A send was answered 429: pause its chat, and free its place in the window.
+
+        Telegram does not count a refused send against the limit, so neither do we;
+        keeping it would leave the window short of one send for nothing.
+        """
+        self.pause(address, retry_after)
+        if sent_at in self._recent:
+            self._recent.remove(sent_at)
+
+    async def wait_turn(self, address: str) -> float:
+        """Wait until a message may go to ``address`` now, book that moment, note it.
+
+        Returns:
+            The moment noted, for :meth:`refused` should the send be refused.
+        """
         while (ready := self.ready_at(address)) > self.clock():
             await self.sleep(ready - self.clock())
 
@@ -158,4 +174,4 @@ class Pacer:
         async with self._window_turn:
             while (free := self.window_free_at()) > self.clock():
                 await self.sleep(free - self.clock())
-            self.sent()
+            return self.sent()
