@@ -32,7 +32,7 @@ from bot.answers import (
 from bot.messages import Incoming, Kind, Reply
 from bot.prompts import STATUS_LABELS, text_of
 from bot.surveys import MEDIA_TYPES, Question, QuestionType, Survey
-from core import bulletins
+from core import bulletins, review
 from core.db import Database, utcnow
 from core.deployment import Deployment
 from core.i18n import Translator, negotiate, translator
@@ -356,6 +356,11 @@ class Turn:
             return await self._start(data.removeprefix("start:"))
         if data == "menu:myreports":
             return [await self._my_reports(), self._menu()]
+        # Staff asked about one of the CFA's reports: the next typed message answers it.
+        if incoming.kind == Kind.TEXT:
+            thanks = await review.take_answer(self.session, self.cfa, incoming.text)
+            if thanks is not None:
+                return [Reply(thanks), self._menu()]
         return [
             self._menu(
                 lead=self.t.gettext("Please choose one of the buttons below, or send /help.")

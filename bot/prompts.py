@@ -237,3 +237,27 @@ def _pairs(buttons: list[Button]) -> list[list[Button]]:
 
 def _short(text: str, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# What the staff desk tells a CFA outside a conversation (through the outbox).
+INFO_REQUEST = N_(
+    "About your report %(reference)s, the helpdesk asks: %(question)s\n\n"
+    "Please answer with a message here."
+)
+INFO_THANKS = N_("Thank you! Your answer was added to your report %(reference)s.")
+ISSUE_UPDATES = {
+    "referred": N_("Your report %(reference)s was taken to: %(authority)s."),
+    "responded": N_("%(authority)s answered about your report %(reference)s."),
+    "in_progress": N_("Work has started on the problem in your report %(reference)s."),
+    "resolved": N_("The problem in your report %(reference)s is resolved."),
+    "closed": N_(
+        "We have stopped following the problem in your report %(reference)s, "
+        "without a resolution."
+    ),
+}
+ISSUE_OUTCOME = N_("What happened: %(outcome)s")
+# When an authority is not named yet, the update says this instead.
+UNNAMED_AUTHORITY = N_("The authorities")
+AIRING = N_(
+    "The outcome of your report %(reference)s will be on %(station)s on %(date)s at %(time)s."
+)

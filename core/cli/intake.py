@@ -7,12 +7,14 @@ import re
 import secrets
 from datetime import timedelta
 from typing import Annotated
+from urllib.parse import quote
 
 import typer
 from sqlalchemy import func, select
 
 from bot import store
 from bot.prompts import STATUS_LABELS
+from core import review
 from core.cli.common import fail, run
 from core.config import get_settings
 from core.db import utcnow
@@ -29,40 +31,67 @@ INVITE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 
 @cfa_app.command("invite")
 def cfa_invite(
-    community: Annotated[str, typer.Option(help="Community code, e.g. dhading-gajuri-3")],
-    language: Annotated[str, typer.Option(help="The CFA's language, e.g. ne")],
+    community: Annotated[
+        str | None, typer.Option(help="Community code, e.g. dhading-gajuri-3")
+    ] = None,
+    language: Annotated[str | None, typer.Option(help="The CFA's language, e.g. ne")] = None,
     name: Annotated[str | None, typer.Option(help="The CFA's name, if known")] = None,
     role: Annotated[
         str, typer.Option(help="reporter, or journalist (may /record bulletins)")
     ] = "reporter",
+    cfa: Annotated[
+        int | None,
+        typer.Option("--cfa", help="An existing CFA's id: invite them to link another channel"),
+    ] = None,
 ) -> None:
-    """Create a one-time invite and print the link that registers a CFA."""
+    """Create a one-time invite and print the links that register a CFA (or, with
+    --cfa, that add a second channel to one already registered)."""
     settings = get_settings()
-    language = language.strip().lower()
-    name = (name or "").strip() or None
+    if cfa is None and (community is None or language is None):
+        fail("give --community and --language for a new CFA, or --cfa ID to link a channel")
+    if cfa is not None and (community or language or name):
+        fail("--cfa links a channel to an existing CFA; it takes no community, language or name")
+    code = "".join(secrets.choice(INVITE_ALPHABET) for _ in range(10))
+    valid_for = timedelta(days=settings.invite_valid_days)
 
     async def work(services: Services) -> Invite:
-        if language not in services.deployment.languages:
-            raise HelpdeskError(
-                f"language '{language}' is not one of the deployment's: "
-                f"{', '.join(services.deployment.languages)}"
-            )
         async with services.db.session() as session:
+            if cfa is not None:
+                return await store.create_link_invite(
+                    session, cfa_id=cfa, code=code, valid_for=valid_for
+                )
+            assert community is not None and language is not None
+            wanted = language.strip().lower()
+            if wanted not in services.deployment.languages:
+                raise HelpdeskError(
+                    f"language '{wanted}' is not one of the deployment's: "
+                    f"{', '.join(services.deployment.languages)}"
+                )
             return await store.create_invite(
                 session,
                 community=community,
-                language=language,
-                code="".join(secrets.choice(INVITE_ALPHABET) for _ in range(10)),
-                valid_for=timedelta(days=settings.invite_valid_days),
-                name=name,
+                language=wanted,
+                code=code,
+                valid_for=valid_for,
+                name=(name or "").strip() or None,
                 role=role,
             )
 
     invite = run(work)
     username = settings.telegram_bot_username or "<your_bot_username>"
     typer.echo(f"invite code: {invite.code} (valid {settings.invite_valid_days} days)")
+    if cfa is not None:
+        typer.echo(f"for CFA:     {cfa} ({invite.name}), to link another channel")
     typer.echo(f"Telegram:    https://t.me/{username}?start={invite.code}")
+    typer.echo(f"WhatsApp:    {whatsapp_link(settings.whatsapp_business_number, invite.code)}")
     typer.echo(f"terminal:    .venv/bin/helpdesk chat --cfa {invite.code}")
+
+
+def whatsapp_link(business_number: str | None, code: str) -> str:
+    """A ``wa.me`` link that opens a chat with the business number with the invite as
+    the first message (``/start CODE``, read like Telegram's deep link)."""
+    number = re.sub(r"\D", "", business_number or "") or "<your_whatsapp_number>"
+    return f"https://wa.me/{number}?text={quote(f'/start {code}')}"
 
 
 @cfa_app.command("list")
@@ -210,27 +239,14 @@ def reports_validate(
     language: Annotated[str, typer.Option(help="The summary's language, e.g. ne")],
 ) -> None:
     """Mark a report validated with an editor's summary (one per language; run again to
-    add another). Until the staff desk exists, this is how reports reach bulletins."""
+    add another). The desk's review queue applies the same rule (core.review)."""
 
     async def work(services: Services) -> Report:
-        text = " ".join(summary.split())
-        if not text:
-            raise HelpdeskError("the summary is empty")
-        aired = {*services.deployment.languages, *services.deployment.templates}
-        if language.strip().lower() not in aired:
-            raise HelpdeskError(
-                f"'{language}' is not a language of this deployment ({', '.join(sorted(aired))})"
-            )
         async with services.db.session() as session:
-            report = await session.scalar(select(Report).where(Report.reference == reference))
-            if report is None:
-                raise HelpdeskError(f"no report {reference} (see helpdesk reports list)")
-            report.summary = {**(report.summary or {}), language.strip().lower(): text}
-            report.status = "validated"
-            report.validated_at = report.validated_at or utcnow()
-            sensitive = services.deployment.config.sensitive_categories
-            report.sensitive = report.sensitive or report.category in sensitive
-            return report
+            report = await review.find_report(session, reference)
+            return await review.validate(
+                session, services.deployment, report, {language: summary}, staff_user_id=None
+            )
 
     report = run(work)
     note = " (sensitive: left out of bulletins unless added by hand)" if report.sensitive else ""

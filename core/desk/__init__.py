@@ -11,14 +11,16 @@ render with :func:`core.desk.templating.render` on ``templates/base.html``.
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse
 
-from core.desk import access
+from core.desk import access, issues, review, staff
 from core.desk.auth import Forbidden
 from core.desk.templating import render
 
 __all__ = ["install", "router"]
 
 router = APIRouter()
-router.include_router(access.router)
+# Each page module's router; part of the desk that comes later adds its own line here.
+for _pages in (access, review, issues, staff):
+    router.include_router(_pages.router)
 
 
 def install(app: FastAPI) -> None:

@@ -1,0 +1,483 @@
+"""Bulletins in the desk: pick what goes in, read and edit the script per language,
+render it in the background, listen to it, approve it.
+
+Editors change bulletins; viewers read them and listen (a script holds editors'
+summaries only, never a CFA's words or name). Every change is a form with the session's
+CSRF token, checked by :func:`core.desk.auth.require_user`. What happened to a bulletin
+(composed, with what was left out; rendered or why not; approved) is kept in the audit
+trail, so the page still says it after a restart.
+
+Rendering takes seconds to minutes, so it runs as a task of the web process; the page
+shows "rendering…" and reloads itself until the task is done. Approval calls
+:func:`core.bulletins.approve` and then tells the CFAs of each resolved issue in the
+bulletin when it airs (:func:`core.issues.tell_airing`), in one transaction.
+"""
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core import audit, bulletins, issues, rendering
+from core.bulletins import BulletinError
+from core.db import utcnow
+from core.desk.auth import Editor, Viewer
+from core.desk.templating import render
+from core.errors import HelpdeskError
+from core.models import AuditEntry, Bulletin, BulletinFile, StaffUser
+from core.services import Services
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/desk/bulletins")
+
+AUDIO_TYPES = {"mp3": "audio/mpeg", "opus": "audio/ogg", "ogg": "audio/ogg", "wav": "audio/wav"}
+# How often the page reloads itself while a render runs.
+REFRESH_SECONDS = 3
+
+
+@dataclass
+class RenderJob:
+    """A render running in this process, and when it started."""
+
+    task: asyncio.Task[None]
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def seconds(self) -> float:
+        return time.monotonic() - self.started
+
+
+def renders(request: Request) -> dict[int, RenderJob]:
+    """The renders this app is running, by bulletin id."""
+    state = request.app.state
+    if not hasattr(state, "bulletin_renders"):
+        state.bulletin_renders = {}
+    jobs: dict[int, RenderJob] = state.bulletin_renders
+    return jobs
+
+
+def _services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+# Reading ------------------------------------------------------------------------------
+
+
+@router.get("")
+async def listing(request: Request, user: Viewer) -> Response:
+    """Bulletins, newest air date first, and (for editors) where to start the next one."""
+    services = _services(request)
+    async with services.db.session() as session:
+        rows = await bulletins.listing(session)
+    stations = [
+        (code, station.name, bulletins.next_air_date(station))
+        for code, station in sorted(services.deployment.stations.items())
+    ]
+    return render(request, "bulletins/list.html", {"rows": rows, "stations": stations})
+
+
+@router.get("/new")
+async def new_form(request: Request, user: Editor, station: str) -> Response:
+    """Pick the validated reports and resolved issues of a station's next bulletin."""
+    services = _services(request)
+    config = services.deployment.stations.get(station)
+    if config is None:
+        raise HTTPException(404, f"no station {station}")
+    async with services.db.session() as session:
+        found = await bulletins.candidates(session, station)
+    context = {
+        "station": config,
+        "air_date": bulletins.next_air_date(config),
+        "candidates": found,
+    }
+    return render(request, "bulletins/new.html", context)
+
+
+@router.get("/{bulletin_id}")
+async def page(request: Request, user: Viewer, bulletin_id: int) -> Response:
+    """A bulletin: its script per language, its audio, what can be done with it."""
+    return await _page(request, bulletin_id)
+
+
+async def _page(
+    request: Request, bulletin_id: int, *, error: str | None = None, status: int = 200
+) -> Response:
+    services = _services(request)
+    async with services.db.session() as session:
+        try:
+            bulletin = await bulletins.get_bulletin(session, bulletin_id)
+        except BulletinError as missing:
+            raise HTTPException(404, str(missing)) from missing
+        context = await _page_context(request, session, bulletin)
+    return render(request, "bulletins/bulletin.html", {**context, "error": error}, status=status)
+
+
+async def _page_context(
+    request: Request, session: AsyncSession, bulletin: Bulletin
+) -> dict[str, Any]:
+    station = bulletin.station
+    files = list(
+        await session.scalars(
+            select(BulletinFile)
+            .where(BulletinFile.bulletin_id == bulletin.id)
+            .order_by(BulletinFile.language, BulletinFile.format)
+        )
+    )
+    history = await audit.history(session, "bulletin", bulletin.id)
+    editable = bulletin.status in ("draft", "rendered")
+    job = renders(request).get(bulletin.id)
+    found = await bulletins.candidates(session, station.code) if editable else None
+    return {
+        "bulletin": bulletin,
+        "station": station,
+        "scripts": [(lang, bulletins.script(bulletin, lang)) for lang in station.languages],
+        "files": files,
+        "history": history,
+        "last_render": _last_render(history),
+        "rendering": job.seconds if job and not job.task.done() else None,
+        "refresh": REFRESH_SECONDS,
+        "editable": editable,
+        "candidates": found,
+    }
+
+
+def _last_render(history: list[AuditEntry]) -> AuditEntry | None:
+    """The latest render outcome, unless the script changed after it."""
+    for entry in reversed(history):
+        if entry.action in ("rendered", "render_failed"):
+            return entry
+        if entry.action in ("edited", "composed", "included"):
+            return None
+    return None
+
+
+@router.get("/{bulletin_id}/render-status")
+async def render_status(request: Request, user: Viewer, bulletin_id: int) -> JSONResponse:
+    """Whether a render runs, and the bulletin's status (for scripts and tests)."""
+    services = _services(request)
+    async with services.db.session() as session:
+        bulletin = await session.get(Bulletin, bulletin_id)
+        if bulletin is None:
+            raise HTTPException(404, f"no bulletin {bulletin_id}")
+        history = await audit.history(session, "bulletin", bulletin_id)
+    job = renders(request).get(bulletin_id)
+    last = _last_render(history)
+    return JSONResponse(
+        {
+            "bulletin": bulletin_id,
+            "status": bulletin.status,
+            "rendering": bool(job and not job.task.done()),
+            "seconds": round(job.seconds, 1) if job else None,
+            "error": last.detail.get("error") if last and last.action == "render_failed" else None,
+        }
+    )
+
+
+@router.get("/{bulletin_id}/audio/{file_id}")
+async def audio(request: Request, user: Viewer, bulletin_id: int, file_id: int) -> Response:
+    """One rendered file of the bulletin, for the page's player.
+
+    Files are found by their record, never by a path from the request, and a recorded
+    path that would lead outside the media folder is refused.
+    """
+    services = _services(request)
+    async with services.db.session() as session:
+        file = await session.scalar(
+            select(BulletinFile).where(
+                BulletinFile.id == file_id, BulletinFile.bulletin_id == bulletin_id
+            )
+        )
+    if file is None:
+        raise HTTPException(404, f"bulletin {bulletin_id} has no file {file_id}")
+
+    media = services.settings.resolved_media_dir.resolve()
+    path = (media / file.path).resolve()
+    if not path.is_relative_to(media) or not path.is_file():
+        logger.warning(
+            "bulletin %s file %s refused: %s is missing or outside the media folder",
+            bulletin_id,
+            file_id,
+            file.path,
+        )
+        raise HTTPException(404, f"the audio of bulletin {bulletin_id} is not on disk")
+    return FileResponse(path, media_type=AUDIO_TYPES.get(file.format, "application/octet-stream"))
+
+
+# Composing ----------------------------------------------------------------------------
+
+
+@router.post("/new")
+async def create(
+    request: Request,
+    user: Editor,
+    station: str = Form(...),
+    air_date: date = Form(...),
+    report: list[int] = Form(default_factory=list),
+    issue: list[int] = Form(default_factory=list),
+) -> Response:
+    """Compose a station's bulletin of the picked reports and issues."""
+    services = _services(request)
+    config = services.deployment.stations.get(station)
+    if config is None:
+        raise HTTPException(404, f"no station {station}")
+    async with services.db.session() as session:
+        try:
+            composed = await bulletins.compose(
+                session,
+                services.deployment,
+                station,
+                bulletins.air_time(config, air_date),
+                only=(),
+            )
+            bulletin_id = composed.bulletin.id
+            left_out = await bulletins.include(
+                session, services.deployment, bulletin_id, report_ids=report, issue_ids=issue
+            )
+        except BulletinError as refused:
+            await session.rollback()
+            found = await bulletins.candidates(session, station)
+            context = {"station": config, "air_date": air_date, "candidates": found}
+            return render(request, "bulletins/new.html", {**context, "error": str(refused)}, 409)
+        await _record(
+            session,
+            user,
+            "composed",
+            bulletin_id,
+            {"reports": len(report), "issues": len(issue)},
+            composed.warnings + left_out,
+        )
+    logger.info("bulletin %s composed in the desk by %s", bulletin_id, user.username)
+    return _back(bulletin_id)
+
+
+@router.post("/{bulletin_id}/include")
+async def include(
+    request: Request,
+    user: Editor,
+    bulletin_id: int,
+    report: list[int] = Form(default_factory=list),
+    issue: list[int] = Form(default_factory=list),
+) -> Response:
+    """Add more validated reports or resolved issues to every language of the script."""
+    services = _services(request)
+
+    async def change(session: AsyncSession) -> list[str]:
+        return await bulletins.include(
+            session, services.deployment, bulletin_id, report_ids=report, issue_ids=issue
+        )
+
+    detail = {"reports": len(report), "issues": len(issue)}
+    return await _change(request, user, bulletin_id, "included", detail, change)
+
+
+# Editing ------------------------------------------------------------------------------
+
+
+@router.post("/{bulletin_id}/items/{language}/{number}/edit")
+async def edit(
+    request: Request,
+    user: Editor,
+    bulletin_id: int,
+    language: str,
+    number: int,
+    text: str = Form(...),
+) -> Response:
+    """Replace the text of one item."""
+
+    async def change(session: AsyncSession) -> list[str]:
+        await bulletins.edit_item(session, bulletin_id, language, number, text)
+        return []
+
+    detail = {"item": number, "language": language, "how": "text"}
+    return await _change(request, user, bulletin_id, "edited", detail, change)
+
+
+@router.post("/{bulletin_id}/items/{language}/{number}/drop")
+async def drop(
+    request: Request, user: Editor, bulletin_id: int, language: str, number: int
+) -> Response:
+    """Remove one item from a language's script."""
+
+    async def change(session: AsyncSession) -> list[str]:
+        await bulletins.drop_item(session, bulletin_id, language, number)
+        return []
+
+    detail = {"item": number, "language": language, "how": "dropped"}
+    return await _change(request, user, bulletin_id, "edited", detail, change)
+
+
+@router.post("/{bulletin_id}/items/{language}/{number}/move")
+async def move(
+    request: Request,
+    user: Editor,
+    bulletin_id: int,
+    language: str,
+    number: int,
+    to: int = Form(...),
+) -> Response:
+    """Move one item to another place in its script."""
+
+    async def change(session: AsyncSession) -> list[str]:
+        await bulletins.move_item(session, bulletin_id, language, number, to)
+        return []
+
+    detail = {"item": number, "language": language, "how": f"moved to {to}"}
+    return await _change(request, user, bulletin_id, "edited", detail, change)
+
+
+@router.post("/{bulletin_id}/announcement")
+async def announce(
+    request: Request,
+    user: Editor,
+    bulletin_id: int,
+    language: str = Form(...),
+    text: str = Form(...),
+) -> Response:
+    """Add an announcement before the outro of one language's script."""
+    services = _services(request)
+
+    async def change(session: AsyncSession) -> list[str]:
+        await bulletins.add_announcement(session, services.deployment, bulletin_id, language, text)
+        return []
+
+    detail = {"language": language, "how": "announcement"}
+    return await _change(request, user, bulletin_id, "edited", detail, change)
+
+
+async def _change(
+    request: Request,
+    user: StaffUser,
+    bulletin_id: int,
+    action: str,
+    detail: dict[str, Any],
+    change: Any,
+) -> Response:
+    """Apply one edit in its own transaction; a refusal shows the page with the reason."""
+    if _is_rendering(request, bulletin_id):
+        return await _page(request, bulletin_id, error=_BUSY, status=409)
+    services = _services(request)
+    try:
+        async with services.db.session() as session:
+            left_out = await change(session)
+            await _record(session, user, action, bulletin_id, detail, left_out)
+    except BulletinError as refused:
+        logger.info("bulletin %s: %s by %s refused: %s", bulletin_id, action, user.username, refused)
+        return await _page(request, bulletin_id, error=str(refused), status=409)
+    return _back(bulletin_id)
+
+
+_BUSY = "The bulletin is rendering; wait for it to finish before changing it."
+
+
+def _is_rendering(request: Request, bulletin_id: int) -> bool:
+    job = renders(request).get(bulletin_id)
+    return job is not None and not job.task.done()
+
+
+async def _record(
+    session: AsyncSession,
+    user: StaffUser,
+    action: str,
+    bulletin_id: int,
+    detail: dict[str, Any],
+    warnings: list[str] | None = None,
+) -> None:
+    if warnings:
+        detail = {**detail, "warnings": warnings}
+    await audit.record(
+        session,
+        action=action,
+        object_type="bulletin",
+        object_id=bulletin_id,
+        staff_user_id=user.id,
+        detail=detail,
+    )
+
+
+def _back(bulletin_id: int) -> RedirectResponse:
+    return RedirectResponse(f"/desk/bulletins/{bulletin_id}", status_code=303)
+
+
+# Rendering and approval ---------------------------------------------------------------
+
+
+@router.post("/{bulletin_id}/render")
+async def start_render(request: Request, user: Editor, bulletin_id: int) -> Response:
+    """Start rendering every language in the background; the page shows its progress."""
+    if _is_rendering(request, bulletin_id):
+        return _back(bulletin_id)
+    services = _services(request)
+    async with services.db.session() as session:
+        try:
+            await bulletins.editable(session, bulletin_id)
+        except BulletinError as refused:
+            await session.rollback()
+            return await _page(request, bulletin_id, error=str(refused), status=409)
+        await _record(session, user, "render_started", bulletin_id, {})
+
+    task = asyncio.create_task(_render(services, bulletin_id, user))
+    renders(request)[bulletin_id] = RenderJob(task)
+    logger.info("bulletin %s: render started by %s", bulletin_id, user.username)
+    return _back(bulletin_id)
+
+
+async def _render(services: Services, bulletin_id: int, user: StaffUser) -> None:
+    """Render and record the outcome; any failure is kept for the page, never raised."""
+    started = time.monotonic()
+    try:
+        rendered = await rendering.render(
+            services.db, services.deployment, services.settings, bulletin_id
+        )
+    except HelpdeskError as error:
+        outcome, detail = "render_failed", {"error": str(error)}
+        logger.warning("bulletin %s render failed: %s", bulletin_id, error)
+    except Exception as error:
+        # The top of a background task: nobody else would see this, so log it whole.
+        outcome, detail = "render_failed", {"error": f"unexpected error: {error}"}
+        logger.exception("bulletin %s render crashed", bulletin_id)
+    else:
+        outcome = "rendered"
+        detail = {"languages": [lang.language for lang in rendered]}
+    seconds = round(time.monotonic() - started, 1)
+
+    async with services.db.session() as session:
+        await _record(session, user, outcome, bulletin_id, {**detail, "seconds": seconds})
+    logger.info("bulletin %s: %s in %.1f s", bulletin_id, outcome, seconds)
+
+
+@router.post("/{bulletin_id}/approve")
+async def approve(request: Request, user: Editor, bulletin_id: int) -> Response:
+    """Approve a rendered bulletin, and tell the CFAs of its resolved issues when it airs."""
+    services = _services(request)
+    try:
+        async with services.db.session() as session:
+            await bulletins.approve(
+                session, bulletin_id, media_dir=services.settings.resolved_media_dir
+            )
+            told = await issues.tell_airing(session, bulletin_id)
+            await _record(session, user, "approved", bulletin_id, {"cfas_told": told})
+    except BulletinError as refused:
+        return await _page(request, bulletin_id, error=str(refused), status=409)
+    logger.info(
+        "bulletin %s approved by %s at %s; %d cfas told",
+        bulletin_id,
+        user.username,
+        utcnow().isoformat(),
+        told,
+    )
+    return _back(bulletin_id)
+
+
+def media_path(services: Services, file: BulletinFile) -> Path:
+    """Where a rendered file is on disk."""
+    return services.settings.resolved_media_dir / file.path
