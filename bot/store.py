@@ -6,7 +6,7 @@ update, after every change of that update is made, and only then replies.
 """
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -175,10 +175,42 @@ async def create_invite(
     return invite
 
 
+async def create_link_invite(
+    session: AsyncSession, *, cfa_id: int, code: str, valid_for: timedelta
+) -> Invite:
+    """A one-time invite for an existing CFA to add a second channel (WhatsApp beside
+    Telegram, say): whoever uses it becomes another identity of that same CFA.
+
+    Raises:
+        StoreError: there is no CFA ``cfa_id``.
+    """
+    cfa = await session.get(Cfa, cfa_id)
+    if cfa is None:
+        raise StoreError(f"no CFA {cfa_id}; see helpdesk cfa list")
+
+    invite = Invite(
+        code=code,
+        community_id=cfa.community_id,
+        language=cfa.language,
+        name=cfa.name,
+        role=cfa.role,
+        cfa_id=cfa.id,
+        expires_at=utcnow() + valid_for,
+    )
+    session.add(invite)
+    await session.flush()
+    return invite
+
+
 async def register_cfa(
     session: AsyncSession, invite: Invite, channel: str, address: str, name: str
 ) -> Cfa:
-    """Create the CFA an invite was for, with their first channel identity."""
+    """Create the CFA an invite was for, with their first channel identity; an invite
+    made for an existing CFA (``Invite.cfa_id`` set before use) adds the identity to them.
+    """
+    if invite.cfa_id is not None:
+        return await _link_identity(session, invite, channel, address)
+
     cfa = Cfa(
         name=invite.name or name,
         community_id=invite.community_id,
@@ -194,6 +226,33 @@ async def register_cfa(
     await session.refresh(cfa)
     logger.info("registered CFA %s (%s:%s) from invite %s", cfa.id, channel, address, invite.id)
     return cfa
+
+
+async def _link_identity(session: AsyncSession, invite: Invite, channel: str, address: str) -> Cfa:
+    assert invite.cfa_id is not None
+    cfa = await session.get(Cfa, invite.cfa_id)
+    if cfa is None:
+        raise StoreError(f"invite {invite.id} is for CFA {invite.cfa_id}, who no longer exists")
+
+    session.add(ChannelIdentity(cfa_id=cfa.id, channel=channel, address=address))
+    await session.flush()
+    await session.refresh(cfa)
+    logger.info("CFA %s linked %s:%s from invite %s", cfa.id, channel, address, invite.id)
+    return cfa
+
+
+async def touch_inbound(session: AsyncSession, channel: str, address: str, at: datetime) -> None:
+    """Note when the person last wrote, by the platform's clock; never moves back, so a
+    late redelivery of an old message cannot shorten WhatsApp's 24-hour window."""
+    await session.execute(
+        update(ChannelIdentity)
+        .where(
+            ChannelIdentity.channel == channel,
+            ChannelIdentity.address == address,
+            (ChannelIdentity.last_inbound_at.is_(None)) | (ChannelIdentity.last_inbound_at < at),
+        )
+        .values(last_inbound_at=at)
+    )
 
 
 async def next_number(session: AsyncSession, name: str) -> int:

@@ -7,10 +7,22 @@ nothing outside this folder (a SQLite file and media under ``var/``).
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import SecretStr
+from pydantic import BaseModel, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class WhatsAppTemplate(BaseModel):
+    """An approved WhatsApp template: its name and the language code Meta approved it in.
+
+    Meta's codes are its own list (``en``, ``fr``, ``hi``...); a Nepali text may have been
+    approved under another code, so the code is set here rather than taken from the
+    CFA's language.
+    """
+
+    name: str
+    language: str
 
 
 class Settings(BaseSettings):
@@ -35,6 +47,17 @@ class Settings(BaseSettings):
     telegram_api_base: str | None = None
     telegram_webhook_url: str | None = None
     telegram_webhook_secret: SecretStr | None = None
+
+    whatsapp_phone_number_id: str | None = None
+    whatsapp_access_token: SecretStr | None = None
+    whatsapp_app_secret: SecretStr | None = None
+    whatsapp_verify_token: SecretStr | None = None
+    whatsapp_api_base: str = "https://graph.facebook.com"
+    whatsapp_business_number: str | None = None
+    # purpose (reminder, notification, broadcast) -> deployment language -> template
+    whatsapp_templates: dict[str, dict[str, WhatsAppTemplate]] = {}
+    whatsapp_overall_per_second: float = 20.0
+    whatsapp_chat_per_second: float = 1 / 6
 
     tts_order: dict[str, list[str]] = {}
     tts_default_order: list[str] = ["espeak"]
@@ -66,6 +89,16 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{self.data_dir / 'helpdesk.db'}"
+
+    @property
+    def whatsapp_enabled(self) -> bool:
+        """Whether WhatsApp is configured: a number to send from, a token and the secret
+        that signs every webhook (without it no delivery could be trusted)."""
+        return bool(
+            self.whatsapp_phone_number_id
+            and self.whatsapp_access_token
+            and self.whatsapp_app_secret
+        )
 
     @property
     def resolved_tts_cache_dir(self) -> Path:

@@ -1,9 +1,15 @@
-"""The FastAPI app: health check, the Telegram webhook and the radio stations' feeds and
-downloads; its lifespan runs the background work of the service (the Telegram
-connection, the outbox worker and the scheduler). The staff desk comes with a later issue.
+"""The FastAPI app: health check, the Telegram and WhatsApp webhooks and the radio
+stations' feeds and downloads; its lifespan runs the background work of the service (the
+Telegram connection, the WhatsApp client, the outbox worker and the scheduler). The staff
+desk comes with a later issue.
 
-The webhook answers as soon as the update is recorded in the ledger; the conversation
-step runs in the background, so Telegram never waits on the database or on our replies.
+The webhooks answer as soon as the update is recorded in the ledger; the conversation
+step runs in the background, so neither platform waits on the database or our replies.
+
+WhatsApp's routes are ours rather than the ones pywa can add to an app: pywa's declare
+the signature header required, so a missing one would get FastAPI's unlogged 422, and
+they run the handlers in-process with no ledger. Ours use pywa's own challenge and
+signature checks, then the channel's ledger.
 """
 
 import asyncio
@@ -14,13 +20,19 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import httpx
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import ValidationError
+from pywa_async.client import WhatsApp
+from pywa_async.utils import HUB_CH, HUB_SIG, HUB_VT
 from sqlalchemy import text
 
 from bot.channels.telegram import CHANNEL, TelegramChannel, create_bot
 from bot.channels.telegram_delivery import TelegramSender
+from bot.channels.whatsapp import WhatsAppChannel
+from bot.channels.whatsapp_delivery import CHANNEL as WHATSAPP
+from bot.channels.whatsapp_delivery import WhatsAppSender
 from core import desk
 from core.config import Settings
 from core.outbox import OutboxWorker
@@ -31,15 +43,22 @@ from scheduler.service import SchedulerService
 logger = logging.getLogger(__name__)
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+WHATSAPP_PATH = "/webhooks/whatsapp"
 
 
-def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
+def create_app(
+    settings: Settings,
+    services: Services | None = None,
+    graph_transport: httpx.AsyncBaseTransport | None = None,
+) -> FastAPI:
     """Build the web app.
 
     Args:
         settings: the configuration; Telegram runs when ``telegram_token`` is set, by
-            webhook when ``telegram_webhook_url`` is set too, else by long polling.
+            webhook when ``telegram_webhook_url`` is set too, else by long polling;
+            WhatsApp when its number, token and app secret are set.
         services: prebuilt services (tests pass their own); built from settings if None.
+        graph_transport: how to reach the Graph API (tests pass a fake's transport).
     """
 
     @asynccontextmanager
@@ -50,20 +69,24 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         app.state.telegram = None
         app.state.outbox = None
         app.state.scheduler = None
+        app.state.whatsapp = None
         background: list[asyncio.Task[None]] = []
+        senders: dict[str, Any] = {}
 
         if settings.telegram_token:
             telegram = _telegram_channel(settings, built)
             app.state.telegram = telegram
             background.append(asyncio.create_task(_connect(telegram, settings, built)))
-            if settings.outbox_enabled:
-                app.state.outbox = OutboxWorker(
-                    built.db,
-                    settings,
-                    {CHANNEL: TelegramSender(telegram.bot)},
-                    settings.resolved_media_dir,
-                )
-                background.append(asyncio.create_task(app.state.outbox.run()))
+            senders[CHANNEL] = TelegramSender(telegram.bot)
+        if settings.whatsapp_enabled:
+            app.state.whatsapp = whatsapp_channel(settings, built, graph_transport)
+            await app.state.whatsapp.replay_unprocessed()
+            senders[WHATSAPP] = WhatsAppSender(app.state.whatsapp.wa, built.db, settings)
+        if senders and settings.outbox_enabled:
+            app.state.outbox = OutboxWorker(
+                built.db, settings, senders, settings.resolved_media_dir
+            )
+            background.append(asyncio.create_task(app.state.outbox.run()))
         if settings.scheduler_enabled:
             wake = app.state.outbox.wake if app.state.outbox else None
             app.state.scheduler = SchedulerService(built, wake_outbox=wake)
@@ -78,6 +101,8 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
                 await task
         if app.state.telegram is not None:
             await app.state.telegram.close()
+        if app.state.whatsapp is not None:
+            await app.state.whatsapp.close()
         if services is None:
             await built.close()
         logger.info("service stopped")
@@ -85,6 +110,8 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app = FastAPI(title="Citizen Helpdesk", lifespan=lifespan)
     app.add_api_route("/healthz", _healthz, methods=["GET"])
     app.add_api_route("/webhooks/telegram", _telegram_webhook(settings), methods=["POST"])
+    app.add_api_route(WHATSAPP_PATH, _whatsapp_challenge, methods=["GET"])
+    app.add_api_route(WHATSAPP_PATH, _whatsapp_webhook, methods=["POST"])
     app.include_router(stations_router)
     desk.install(app)
     return app
@@ -145,3 +172,70 @@ def _telegram_webhook(settings: Settings) -> Any:
         return JSONResponse({"ok": True})
 
     return telegram_webhook
+
+
+def whatsapp_channel(
+    settings: Settings, services: Services, transport: httpx.AsyncBaseTransport | None = None
+) -> WhatsAppChannel:
+    """The WhatsApp channel on a pywa client for the configured number."""
+    assert settings.whatsapp_access_token is not None
+    assert settings.whatsapp_app_secret is not None
+    http = httpx.AsyncClient(transport=transport, timeout=30)
+    verify = settings.whatsapp_verify_token
+    wa = WhatsApp(
+        phone_id=settings.whatsapp_phone_number_id,
+        token=settings.whatsapp_access_token.get_secret_value(),
+        session=http,
+        verify_token=verify.get_secret_value() if verify else None,
+        app_secret=settings.whatsapp_app_secret.get_secret_value(),
+        webhook_endpoint=WHATSAPP_PATH,
+        # Our ledger drops redeliveries, across restarts and processes; pywa's memory
+        # of recent updates would also drop the replay of an interrupted one.
+        skip_duplicate_updates=False,
+    )
+    # pywa always aims its client at graph.facebook.com; keep its API version, use ours.
+    version = str(http.base_url).rsplit("/v", 1)[-1]
+    http.base_url = httpx.URL(f"{settings.whatsapp_api_base.rstrip('/')}/v{version}")
+    logger.info("whatsapp number %s via %s", settings.whatsapp_phone_number_id, http.base_url)
+    return WhatsAppChannel(services.engine, wa, settings.resolved_media_dir)
+
+
+async def _whatsapp_challenge(request: Request) -> Response:
+    channel: WhatsAppChannel | None = request.app.state.whatsapp
+    if channel is None:
+        return JSONResponse({"detail": "whatsapp is not configured"}, status_code=404)
+    params = request.query_params
+    answer, status = await channel.wa.webhook_challenge_handler(
+        vt=params.get(HUB_VT), ch=params.get(HUB_CH)
+    )
+    if status != 200:
+        client = request.client.host if request.client else "?"
+        logger.warning("whatsapp verification from %s refused: wrong verify token", client)
+    return PlainTextResponse(answer or "", status_code=status)
+
+
+async def _whatsapp_webhook(request: Request) -> Response:
+    channel: WhatsAppChannel | None = request.app.state.whatsapp
+    client = request.client.host if request.client else "?"
+    if channel is None:
+        return JSONResponse({"detail": "whatsapp is not configured"}, status_code=404)
+
+    # The signature is over the exact bytes Meta sent, so the raw body is checked, never
+    # a re-encoding of parsed JSON (which would change "@" escapes and non-ASCII).
+    body = await request.body()
+    refused = await channel.wa.webhook_update_validator(body, request.headers.get(HUB_SIG))
+    if refused is not None:
+        logger.warning(
+            "whatsapp webhook from %s refused (%s): %s signature",
+            client,
+            refused[1],
+            "missing" if HUB_SIG not in request.headers else "wrong",
+        )
+        return PlainTextResponse(refused[0], status_code=refused[1])
+
+    try:
+        await channel.accept(body)
+    except ValueError as error:
+        logger.warning("whatsapp webhook from %s refused: malformed body (%s)", client, error)
+        return JSONResponse({"detail": "malformed update"}, status_code=400)
+    return PlainTextResponse("OK")
