@@ -4,8 +4,9 @@ WhatsApp channel, and the delivery statuses Meta reports afterwards.
 WhatsApp lets a business write freely only within 24 hours of the person's last message
 (the customer-service window). Inside it a part goes as written: a text, or a voice
 message in OGG Opus with its caption as a text after it (WhatsApp voice messages have no
-caption). Outside it, a part goes as the approved template configured for the message's
-purpose and the recipient's language, with the part's text as the template's one body
+caption), the file uploaded once and its media id reused. Outside it, a part goes as
+the approved template configured for the message's purpose and the recipient's
+language, with the part's text (a voice part's caption) as the template's one body
 parameter; with no such template the part fails rather than go unseen.
 
 Meta accepting a message is not delivery: the outcome comes later by webhook. Every
@@ -18,8 +19,10 @@ so a ``delivered`` arriving after ``read`` changes nothing. A failure (131047: t
 had closed) marks the outbox row failed too, since the worker had counted it sent.
 """
 
+import asyncio
 import logging
 import re
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,6 +30,7 @@ from typing import Any
 
 from pywa_async.client import WhatsApp
 from pywa_async.errors import WhatsAppError
+from pywa_async.types.media import Media
 from pywa_async.types.templates import TemplateLanguage
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -85,6 +89,9 @@ class WhatsAppSender:
         self.wa = wa
         self.db = db
         self.templates = settings.whatsapp_templates
+        self._media: dict[tuple[str, int, int], Media] = {}
+        self._uploads: defaultdict[tuple[str, int, int], asyncio.Lock] = defaultdict(asyncio.Lock)
+        self.uploads = 0
         self.pacer = pacer or Pacer(
             Rates(
                 overall_per_second=settings.whatsapp_overall_per_second,
@@ -124,12 +131,25 @@ class WhatsAppSender:
 
         if media_path is None or not media_path.is_file():
             raise _Unsendable(f"voice file {part.path} is missing from the media folder")
-        voice = await self.wa.send_voice(address, voice=media_path, mime_type="audio/ogg")
+        uploaded = await self._uploaded(media_path)
+        voice = await self.wa.send_voice(address, voice=uploaded)
         sent = [(voice.id, "voice")]
         if part.caption:
             caption = await self.wa.send_message(address, part.caption)
             sent.append((caption.id, "text"))
         return sent
+
+    async def _uploaded(self, media_path: Path) -> Media:
+        # A bulletin goes to many numbers: upload its voice message once per process and
+        # send Meta's media id after (ids stay valid for 30 days, far beyond a broadcast).
+        stat = media_path.stat()
+        key = (str(media_path), stat.st_mtime_ns, stat.st_size)
+        async with self._uploads[key]:
+            if key not in self._media:
+                self._media[key] = await self.wa.upload_media(media_path, mime_type="audio/ogg")
+                self.uploads += 1
+                logger.info("whatsapp voice %s uploaded as %s", media_path, self._media[key].id)
+        return self._media[key]
 
     async def _template(
         self, address: str, part: Part, delivery: _Delivery
