@@ -150,11 +150,13 @@ class Pacer:
         """A send was answered 429: pause its chat, and free its place in the window.
 
         Telegram does not count a refused send against the limit, so neither do we;
-        keeping it would leave the window short of one send for nothing.
+        keeping its place would leave the rate short of one send for nothing.
         """
         self.pause(address, retry_after)
         if sent_at in self._recent:
             self._recent.remove(sent_at)
+        # Its overall slot too: the window still guards the limit if slots now overlap.
+        self._next_overall = max(self.clock(), self._next_overall - self._overall_interval)
 
     async def wait_turn(self, address: str) -> float:
         """Wait until a message may go to ``address`` now, book that moment, note it.
