@@ -15,11 +15,11 @@ from bot.channels.telegram_delivery import TelegramSender
 from core.config import Settings
 from core.db import Database, utcnow
 from core.lease import Lease
+from core.models import OutboxMessage
 from core.outbox import (
     TEXT_LIMIT,
     DeliveryStats,
     OutboxError,
-    OutboxMessage,
     OutboxWorker,
     Part,
     enqueue,
