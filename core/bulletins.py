@@ -7,8 +7,9 @@ default) are left out unless an editor adds them by hand with :func:`add_report`
 """
 
 import logging
+from collections.abc import Awaitable, Collection
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -26,6 +27,7 @@ from core.models import (
     BulletinFile,
     BulletinItem,
     Community,
+    Issue,
     Recording,
     Report,
     Station,
@@ -33,6 +35,11 @@ from core.models import (
 from core.templates import BulletinTemplate
 
 logger = logging.getLogger(__name__)
+
+
+# Report statuses an editor may put on air: validated, and still so once its issue is
+# followed (a resolved issue airs as its outcome instead).
+PICKABLE = ("validated", "in_progress")
 
 
 class BulletinError(HelpdeskError):
@@ -62,6 +69,18 @@ def air_time(station: StationConfig, air_date: date) -> datetime:
     )
 
 
+def next_air_date(station: StationConfig, now: datetime | None = None) -> date:
+    """The local date of the station's next slot after ``now``; tomorrow without slots."""
+    moment = now or utcnow()
+    today = moment.astimezone(ZoneInfo(station.timezone)).date()
+    days = {slot.day for slot in station.airtime}
+    for ahead in range(8):
+        day = today + timedelta(days=ahead)
+        if WEEKDAYS[day.weekday()] in days and air_time(station, day) > moment:
+            return day
+    return today + timedelta(days=1)
+
+
 async def compose(
     session: AsyncSession,
     deployment: Deployment,
@@ -69,12 +88,14 @@ async def compose(
     air_at: datetime,
     *,
     replace: bool = False,
+    only: Collection[int] | None = None,
 ) -> Composed:
     """Write the script of a station's bulletin airing at ``air_at``, in each language.
 
     The air date is the station's local date at ``air_at`` (a Nepali bulletin at
     2026-03-07T18:30Z is dated 8 March). Items are the validated reports of the
-    station's communities not yet in one of its bulletins, oldest first.
+    station's communities not yet in one of its bulletins, oldest first; with ``only``,
+    just those of them whose ids it holds (what an editor picked in the desk).
 
     Raises:
         BulletinError: unknown station, or a bulletin for that date exists and
@@ -99,6 +120,8 @@ async def compose(
     await session.flush()
 
     reports = await _fresh_reports(session, deployment, station, air_at)
+    if only is not None:
+        reports = [report for report in reports if report.id in only]
     composed = Composed(bulletin, _date_warnings(config, local_date))
     if existing is not None:
         composed.warnings.append(
@@ -131,7 +154,7 @@ async def compose(
 
 
 def _date_warnings(station: StationConfig, air_date: date) -> list[str]:
-    warnings = []
+    warnings: list[str] = []
     today = datetime.now(ZoneInfo(station.timezone)).date()
     if air_date < today:
         warnings.append(f"{air_date} is in the past for {station.code}")
@@ -322,7 +345,7 @@ async def add_report(
     """
     bulletin = await editable(session, bulletin_id, language)
     report = await session.scalar(select(Report).where(Report.reference == reference))
-    if report is None or report.status != "validated":
+    if report is None or report.status not in PICKABLE:
         raise BulletinError(f"{reference} is not a validated report")
     summary = (report.summary or {}).get(language)
     if not summary:
@@ -343,6 +366,182 @@ async def add_report(
         report.sensitive,
     )
     return _insert(bulletin, language, "report", text, report.id, at)
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """What an editor may still put in a station's bulletins.
+
+    Attributes:
+        reports: validated reports of the station's communities in none of its
+            bulletins, oldest first; sensitive ones too, which only a person may add.
+        issues: resolved issues with an outcome, of a community the station serves
+            (the issue's own, else one of its reports'), in none of its bulletins.
+    """
+
+    reports: list[Report]
+    issues: list[Issue]
+
+
+async def candidates(session: AsyncSession, station_code: str) -> Candidates:
+    """The validated reports and resolved issues not yet in one of the station's bulletins.
+
+    Raises:
+        BulletinError: no such station.
+    """
+    station = await session.scalar(select(Station).where(Station.code == station_code))
+    if station is None:
+        raise BulletinError(f"no station '{station_code}' (run helpdesk content load)")
+    in_bulletins = select(Bulletin.id).where(Bulletin.station_id == station.id)
+
+    used_reports = select(BulletinItem.report_id).where(
+        BulletinItem.bulletin_id.in_(in_bulletins), BulletinItem.report_id.is_not(None)
+    )
+    reports = await session.scalars(
+        select(Report)
+        .join(Community, Report.community_id == Community.id)
+        .where(
+            Report.status.in_(PICKABLE),
+            Community.code.in_(station.communities),
+            Report.id.not_in(used_reports),
+        )
+        .order_by(Report.validated_at, Report.id)
+    )
+
+    used_issues = select(BulletinItem.issue_id).where(
+        BulletinItem.bulletin_id.in_(in_bulletins), BulletinItem.issue_id.is_not(None)
+    )
+    resolved = await session.scalars(
+        select(Issue)
+        .where(Issue.status == "resolved", Issue.id.not_in(used_issues))
+        .order_by(Issue.resolved_at, Issue.id)
+    )
+    issues = [
+        issue
+        for issue in resolved
+        if issue.outcome and await _issue_place(session, issue, station.communities)
+    ]
+    return Candidates(list(reports.unique()), issues)
+
+
+async def _issue_place(session: AsyncSession, issue: Issue, served: list[str]) -> Community | None:
+    """The community an issue's item names: its own, else its first report's the station
+    serves; None when the station serves neither."""
+    if issue.community_id is not None:
+        own = await session.get(Community, issue.community_id)
+        return own if own is not None and own.code in served else None
+    places = await session.scalars(
+        select(Community)
+        .join(Report, Report.community_id == Community.id)
+        .where(Report.issue_id == issue.id, Community.code.in_(served))
+        .order_by(Report.id)
+    )
+    return places.first()
+
+
+async def add_issue(
+    session: AsyncSession,
+    deployment: Deployment,
+    bulletin_id: int,
+    issue_id: int,
+    language: str,
+    at: int | None = None,
+) -> BulletinItem:
+    """Put a resolved issue in one language's script, read from its outcome text.
+
+    The item keeps the issue's id, so that its CFAs can be told when it airs.
+
+    Raises:
+        BulletinError: the issue is not resolved, has no outcome in the language, is
+            already in this script, or no community of it is served by the station.
+    """
+    bulletin = await editable(session, bulletin_id, language)
+    issue = await session.get(Issue, issue_id)
+    if issue is None or issue.status != "resolved":
+        raise BulletinError(f"issue {issue_id} is not a resolved issue")
+    outcome = (issue.outcome or {}).get(language)
+    if not outcome:
+        raise BulletinError(f"issue {issue.reference} has no outcome in {language}")
+    if any(item.issue_id == issue.id for item in script(bulletin, language)):
+        raise BulletinError(f"issue {issue.reference} is already in the {language} script")
+    place = await _issue_place(session, issue, bulletin.station.communities)
+    if place is None:
+        raise BulletinError(
+            f"issue {issue.reference} is of no community {bulletin.station.code} serves"
+        )
+
+    text = deployment.templates[language].fill(
+        "resolved_issue",
+        community=place.display_name(language),
+        district=place.district,
+        summary=_spoken(outcome),
+    )
+    item = _insert(bulletin, language, "resolved_issue", text, None, at)
+    item.issue_id = issue.id
+    logger.info("bulletin %s: issue %s added in %s", bulletin_id, issue.reference, language)
+    return item
+
+
+async def include(
+    session: AsyncSession,
+    deployment: Deployment,
+    bulletin_id: int,
+    *,
+    report_ids: Collection[int] = (),
+    issue_ids: Collection[int] = (),
+) -> list[str]:
+    """Add reports and resolved issues to every language of a bulletin, as the desk's
+    "pick" does; a "nothing new" line goes from a language that gets an item.
+
+    A report or issue that cannot go into one language (no summary or outcome in it, or
+    already there) is left out of that language only.
+
+    Returns:
+        Why something was left out of a language, one line each.
+
+    Raises:
+        BulletinError: no such bulletin, or it can no longer be edited.
+    """
+    bulletin = await editable(session, bulletin_id)
+    rows = await session.execute(
+        select(Report.id, Report.reference).where(Report.id.in_(report_ids))
+    )
+    references = {report_id: reference for report_id, reference in rows.all()}
+    warnings: list[str] = []
+    for language in bulletin.station.languages:
+        added = 0
+        for report_id in report_ids:
+            reference = references.get(report_id, f"report {report_id}")
+            added += await _try(
+                session,
+                warnings,
+                add_report(session, deployment, bulletin_id, reference, language),
+            )
+        for issue_id in issue_ids:
+            added += await _try(
+                session, warnings, add_issue(session, deployment, bulletin_id, issue_id, language)
+            )
+        if added:
+            _drop_nothing_new(bulletin, language)
+    return warnings
+
+
+async def _try(session: AsyncSession, warnings: list[str], adding: Awaitable[BulletinItem]) -> int:
+    try:
+        await adding
+    except BulletinError as error:
+        warnings.append(str(error))
+        return 0
+    # Stored now: the next addition reloads the bulletin's items from the database.
+    await session.flush()
+    return 1
+
+
+def _drop_nothing_new(bulletin: Bulletin, language: str) -> None:
+    for item in script(bulletin, language):
+        if item.kind == "nothing_new":
+            bulletin.items.remove(item)
+    _renumber(bulletin, language)
 
 
 async def editable(

@@ -7,7 +7,17 @@ from typing import Annotated
 
 import typer
 
-from core.cli import broadcasts, bulletins, groups, intake, schedule, setup, staff, stations
+from core.cli import (
+    api_tokens,
+    broadcasts,
+    bulletins,
+    groups,
+    intake,
+    schedule,
+    setup,
+    staff,
+    stations,
+)
 from core.cli.common import alembic_config
 
 __all__ = ["alembic_config", "app"]
@@ -23,6 +33,7 @@ app.add_typer(stations.station_app, name="station")
 app.add_typer(groups.group_app, name="group")
 app.add_typer(schedule.scheduler_app, name="scheduler")
 app.add_typer(staff.staff_app, name="staff")
+app.add_typer(api_tokens.api_token_app, name="api-token")
 broadcasts.register(app)
 app.command("chat")(intake.chat)
 app.command("serve")(setup.serve)
