@@ -11,7 +11,7 @@ render with :func:`core.desk.templating.render` on ``templates/base.html``.
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse
 
-from core.desk import access, issues, review, staff
+from core.desk import access, api, bulletins, issues, numbers, review, staff
 from core.desk.auth import Forbidden
 from core.desk.templating import render
 
@@ -19,7 +19,7 @@ __all__ = ["install", "router"]
 
 router = APIRouter()
 # Each page module's router; part of the desk that comes later adds its own line here.
-for _pages in (access, review, issues, staff):
+for _pages in (access, review, issues, staff, bulletins, numbers, api):
     router.include_router(_pages.router)
 
 

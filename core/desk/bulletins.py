@@ -18,8 +18,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import date
-from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
@@ -28,8 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import audit, bulletins, issues, rendering
 from core.bulletins import BulletinError
-from core.db import utcnow
-from core.desk.auth import Editor, Viewer
+from core.desk.auth import Editor, Viewer, has_role
 from core.desk.templating import render
 from core.errors import HelpdeskError
 from core.models import AuditEntry, Bulletin, BulletinFile, StaffUser
@@ -37,7 +35,8 @@ from core.services import Services
 
 logger = logging.getLogger(__name__)
 
-router = APIRouter(prefix="/desk/bulletins")
+# Pages, not an API: kept out of the OpenAPI document, which describes /api/v1.
+router = APIRouter(prefix="/desk/bulletins", include_in_schema=False)
 
 AUDIO_TYPES = {"mp3": "audio/mpeg", "opus": "audio/ogg", "ogg": "audio/ogg", "wav": "audio/wav"}
 # How often the page reloads itself while a render runs.
@@ -136,7 +135,9 @@ async def _page_context(
     history = await audit.history(session, "bulletin", bulletin.id)
     editable = bulletin.status in ("draft", "rendered")
     job = renders(request).get(bulletin.id)
-    found = await bulletins.candidates(session, station.code) if editable else None
+    user: StaffUser | None = getattr(request.state, "user", None)
+    may_pick = editable and user is not None and has_role(user, "editor")
+    found = await bulletins.candidates(session, station.code) if may_pick else None
     return {
         "bulletin": bulletin,
         "station": station,
@@ -220,13 +221,14 @@ async def audio(request: Request, user: Viewer, bulletin_id: int, file_id: int) 
 async def create(
     request: Request,
     user: Editor,
-    station: str = Form(...),
-    air_date: date = Form(...),
-    report: list[int] = Form(default_factory=list),
-    issue: list[int] = Form(default_factory=list),
+    station: Annotated[str, Form()],
+    air_date: Annotated[date, Form()],
+    report: Annotated[list[int] | None, Form()] = None,
+    issue: Annotated[list[int] | None, Form()] = None,
 ) -> Response:
     """Compose a station's bulletin of the picked reports and issues."""
     services = _services(request)
+    report, issue = report or [], issue or []
     config = services.deployment.stations.get(station)
     if config is None:
         raise HTTPException(404, f"no station {station}")
@@ -265,11 +267,12 @@ async def include(
     request: Request,
     user: Editor,
     bulletin_id: int,
-    report: list[int] = Form(default_factory=list),
-    issue: list[int] = Form(default_factory=list),
+    report: Annotated[list[int] | None, Form()] = None,
+    issue: Annotated[list[int] | None, Form()] = None,
 ) -> Response:
     """Add more validated reports or resolved issues to every language of the script."""
     services = _services(request)
+    report, issue = report or [], issue or []
 
     async def change(session: AsyncSession) -> list[str]:
         return await bulletins.include(
@@ -290,7 +293,7 @@ async def edit(
     bulletin_id: int,
     language: str,
     number: int,
-    text: str = Form(...),
+    text: Annotated[str, Form()],
 ) -> Response:
     """Replace the text of one item."""
 
@@ -323,7 +326,7 @@ async def move(
     bulletin_id: int,
     language: str,
     number: int,
-    to: int = Form(...),
+    to: Annotated[int, Form()],
 ) -> Response:
     """Move one item to another place in its script."""
 
@@ -340,8 +343,8 @@ async def announce(
     request: Request,
     user: Editor,
     bulletin_id: int,
-    language: str = Form(...),
-    text: str = Form(...),
+    language: Annotated[str, Form()],
+    text: Annotated[str, Form()],
 ) -> Response:
     """Add an announcement before the outro of one language's script."""
     services = _services(request)
@@ -371,7 +374,9 @@ async def _change(
             left_out = await change(session)
             await _record(session, user, action, bulletin_id, detail, left_out)
     except BulletinError as refused:
-        logger.info("bulletin %s: %s by %s refused: %s", bulletin_id, action, user.username, refused)
+        logger.info(
+            "bulletin %s: %s by %s refused: %s", bulletin_id, action, user.username, refused
+        )
         return await _page(request, bulletin_id, error=str(refused), status=409)
     return _back(bulletin_id)
 
@@ -447,7 +452,7 @@ async def _render(services: Services, bulletin_id: int, user: StaffUser) -> None
         logger.exception("bulletin %s render crashed", bulletin_id)
     else:
         outcome = "rendered"
-        detail = {"languages": [lang.language for lang in rendered]}
+        detail = {"languages": ", ".join(lang.language for lang in rendered)}
     seconds = round(time.monotonic() - started, 1)
 
     async with services.db.session() as session:
@@ -468,16 +473,5 @@ async def approve(request: Request, user: Editor, bulletin_id: int) -> Response:
             await _record(session, user, "approved", bulletin_id, {"cfas_told": told})
     except BulletinError as refused:
         return await _page(request, bulletin_id, error=str(refused), status=409)
-    logger.info(
-        "bulletin %s approved by %s at %s; %d cfas told",
-        bulletin_id,
-        user.username,
-        utcnow().isoformat(),
-        told,
-    )
+    logger.info("bulletin %s approved by %s; %d cfas told", bulletin_id, user.username, told)
     return _back(bulletin_id)
-
-
-def media_path(services: Services, file: BulletinFile) -> Path:
-    """Where a rendered file is on disk."""
-    return services.settings.resolved_media_dir / file.path
