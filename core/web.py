@@ -80,7 +80,7 @@ def create_app(
             senders[CHANNEL] = TelegramSender(telegram.bot)
         if settings.whatsapp_enabled:
             app.state.whatsapp = whatsapp_channel(settings, built, graph_transport)
-            await app.state.whatsapp.replay_unprocessed()
+            app.state.whatsapp.start()
             senders[WHATSAPP] = WhatsAppSender(app.state.whatsapp.wa, built.db, settings)
         if senders and settings.outbox_enabled:
             app.state.outbox = OutboxWorker(

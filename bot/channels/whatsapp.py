@@ -122,6 +122,16 @@ class WhatsAppChannel:
             self._spawn(self._feed(key, single))
         return fresh
 
+    def start(self) -> None:
+        """Replay what a crash interrupted, in the background so the service's start
+        (and the webhook) never waits on the Graph API."""
+        self._spawn(self._replay())
+
+    async def _replay(self) -> None:
+        replayed = await self.replay_unprocessed()
+        if replayed:
+            logger.info("whatsapp: %d interrupted messages replayed", replayed)
+
     async def replay_unprocessed(self) -> int:
         """Handle the messages a crash left recorded but unprocessed; returns how many."""
         async with self.engine.db.session() as session:

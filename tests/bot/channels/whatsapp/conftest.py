@@ -68,6 +68,7 @@ class Service:
         self.client = await self._stack.enter_async_context(
             httpx.AsyncClient(transport=transport, base_url="http://helpdesk.test")
         )
+        await self.channel.drain()
 
     async def stop(self) -> None:
         assert self._stack is not None

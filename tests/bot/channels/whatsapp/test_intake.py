@@ -20,6 +20,11 @@ async def register(user: WhatsAppUser, code: str = "WA7Q2KX9PR") -> list[str]:
 
 
 async def answer_monthly_survey(sita: WhatsAppUser) -> list[str]:
+    await reach_monthly_review(sita)
+    return [text_of(r) for r in await sita.tap("review:send")]
+
+
+async def reach_monthly_review(sita: WhatsAppUser) -> None:
     await sita.tap("start:monthly")
     await sita.tap("a:water_supply:irregular")
     third = await sita.say("१२")
@@ -32,7 +37,6 @@ async def answer_monthly_survey(sita: WhatsAppUser) -> list[str]:
     await sita.deliver(sita.body("location"))
     review = await sita.say("धारा बन्द, contact: ward@gajuri.np")
     assert "ward@gajuri.np" in text_of(review[-1])
-    return [text_of(r) for r in await sita.tap("review:send")]
 
 
 async def set_last_inbound(service: Service, number: str, hours_ago: float) -> None:

@@ -156,7 +156,7 @@ async def test_the_webhook_answers_before_the_conversation_step_is_done(
         await gate.wait()
         return await handle(*args, **kwargs)  # type: ignore[arg-type]
 
-    service.services.engine.handle = slow_handle  # type: ignore[method-assign]
+    service.services.engine.handle = slow_handle  # type: ignore[method-assign,assignment]
     response = await asyncio.wait_for(sita.post(sita.body("text", text={"body": "/help"})), 2)
     assert response.status_code == 200 and sita.new() == []
 
