@@ -17,9 +17,17 @@ from core.desk import auth
 from core.desk.auth import create_user
 from core.services import Services
 from core.web import create_app
+from tests.bot.channels import conftest as telegram_fixtures
 from tests.conftest import settings_for
 
 PASSWORD = "correct horse battery"
+
+# The Telegram service's fixtures, for the browser test that starts from a chat.
+fake_api = telegram_fixtures.fake_api
+telegram_settings = telegram_fixtures.telegram_settings
+service = telegram_fixtures.service
+client = telegram_fixtures.client
+sita = telegram_fixtures.sita
 
 
 class Desk:

@@ -15,15 +15,7 @@ from sqlalchemy import select
 
 from core.desk.auth import create_user
 from core.models import Report
-from tests.bot.channels.conftest import (  # noqa: F401 (fixtures)
-    RunningService,
-    TelegramUser,
-    client,
-    fake_api,
-    service,
-    sita,
-    telegram_settings,
-)
+from tests.bot.channels.conftest import RunningService, TelegramUser
 from tests.desk.conftest import PASSWORD
 from tests.fakes.bot_api import FakeBotApi
 from tests.helpers import make_invite
