@@ -133,6 +133,9 @@ def draw(counted: figures.Figures, title: str, measure: str, style: str, percent
         for index, (code, values) in enumerate(series.items()):
             offsets = [p - 0.4 + width * (index + 0.5) for p in positions]
             axes.bar(offsets, values, width=width, label=code)
+        # Counts start at zero; with nothing to count matplotlib would centre on it.
+        highest = max((v for values in series.values() for v in values), default=0.0)
+        axes.set_ylim(0, max(highest * 1.1, 1))
     else:
         for code, values in series.items():
             axes.plot(positions, [v * 100 for v in values], marker="o", label=code)
