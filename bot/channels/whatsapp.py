@@ -34,6 +34,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 from pywa_async.client import WhatsApp
 from pywa_async.errors import WhatsAppError
 from pywa_async.handlers import CallbackButtonHandler, CallbackSelectionHandler, MessageHandler
@@ -261,7 +262,7 @@ class WhatsAppChannel:
         try:
             found = await self.wa.get_media_url(media_id)
             content = await self.wa.get_media_bytes(found.url)
-        except (WhatsAppError, OSError) as error:
+        except (WhatsAppError, httpx.HTTPError, OSError) as error:
             logger.warning(
                 "whatsapp %s: could not download %s %s: %s", address, kind, media_id, error
             )

@@ -106,7 +106,7 @@ async def test_invited_cfa_completes_survey_and_report_then_gets_status_as_templ
     assert sent is not None and sent.outbox_id == row.id
 
 
-async def test_reply_inside_the_window_is_free_form_text(
+async def test_reminder_inside_the_window_goes_as_free_form_text(
     sita: WhatsAppUser, service: Service
 ) -> None:
     await register(sita)
