@@ -251,8 +251,7 @@ ISSUE_UPDATES = {
     "in_progress": N_("Work has started on the problem in your report %(reference)s."),
     "resolved": N_("The problem in your report %(reference)s is resolved."),
     "closed": N_(
-        "We have stopped following the problem in your report %(reference)s, "
-        "without a resolution."
+        "We have stopped following the problem in your report %(reference)s, without a resolution."
     ),
 }
 ISSUE_OUTCOME = N_("What happened: %(outcome)s")

@@ -45,7 +45,7 @@ async def _report_through_telegram(sita: TelegramUser, fake_api: FakeBotApi) -> 
     async with sita.service.services.db.session() as session:
         reference = await session.scalar(select(Report.reference))
     assert reference is not None
-    return reference
+    return str(reference)
 
 
 async def _sign_in(page: Page, service: RunningService) -> None:

@@ -27,7 +27,7 @@ async def _open_issue_with(desk: Desk, client: httpx.AsyncClient, report: Report
     async with desk.services.db.session() as session:
         issue = await session.scalar(select(Issue))
     assert issue is not None
-    return issue.id
+    return int(issue.id)
 
 
 async def test_each_status_change_is_told_to_the_cfas_in_nepali_once(desk: Desk) -> None:

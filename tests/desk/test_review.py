@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import httpx
 from sqlalchemy import select
 
 from bot.messages import Incoming, Kind
@@ -10,9 +11,11 @@ from tests.desk.conftest import Desk, csrf_of
 from tests.helpers import make_report
 
 
-async def _post(client: object, page_url: str, action: str, data: dict[str, str]) -> object:
-    page = await client.get(page_url)  # type: ignore[attr-defined]
-    return await client.post(action, data={**data, "csrf": csrf_of(page.text)})  # type: ignore[attr-defined]
+async def _post(
+    client: httpx.AsyncClient, page_url: str, action: str, data: dict[str, str]
+) -> httpx.Response:
+    page = await client.get(page_url)
+    return await client.post(action, data={**data, "csrf": csrf_of(page.text)})
 
 
 async def test_queue_shows_received_reports_filtered_by_community_and_category(
@@ -43,7 +46,7 @@ async def test_validate_on_the_desk_stores_summaries_who_and_an_audit_entry(desk
         {"summary_ne": "  गजुरीमा   पानी छैन ", "summary_en": "No water in Gajuri"},
     )
 
-    assert response.status_code == 303  # type: ignore[attr-defined]
+    assert response.status_code == 303
     async with desk.services.db.session() as session:
         stored = await session.get_one(Report, report.id)
         entries = list(await session.scalars(select(AuditEntry)))
@@ -62,8 +65,8 @@ async def test_an_empty_summary_is_refused_on_the_page(sqlite_desk: Desk) -> Non
 
     response = await _post(editor, url, f"{url}/validate", {"summary_ne": "   "})
 
-    assert response.status_code == 400  # type: ignore[attr-defined]
-    assert "the summary is empty" in response.text  # type: ignore[attr-defined]
+    assert response.status_code == 400
+    assert "the summary is empty" in response.text
 
 
 async def test_reject_needs_a_reason_and_duplicate_names_the_original(sqlite_desk: Desk) -> None:
@@ -77,8 +80,8 @@ async def test_reject_needs_a_reason_and_duplicate_names_the_original(sqlite_des
     rejected = await _post(editor, two, f"{two}/reject", {"reason": "Outside our area"})
     duplicate = await _post(editor, three, f"{three}/duplicate", {"original": first.reference})
 
-    assert no_reason.status_code == 400  # type: ignore[attr-defined]
-    assert rejected.status_code == 303 and duplicate.status_code == 303  # type: ignore[attr-defined]
+    assert no_reason.status_code == 400
+    assert rejected.status_code == 303 and duplicate.status_code == 303
     async with sqlite_desk.services.db.session() as session:
         two_stored = await session.get_one(Report, second.id)
         three_stored = await session.get_one(Report, third.id)
@@ -116,7 +119,7 @@ async def test_question_reaches_the_cfa_in_nepali_and_their_reply_is_the_answer(
         "telegram", identity_address, Incoming(Kind.TEXT, text="तीन हप्तादेखि")
     )
 
-    assert asked.status_code == 303  # type: ignore[attr-defined]
+    assert asked.status_code == 303
     assert message is not None and message.purpose == "notification"
     assert "कहिलेदेखि पानी छैन?" in message.parts[0]["text"]
     assert report.reference in message.parts[0]["text"]

@@ -40,7 +40,7 @@ def _needed_role(dependant: Dependant) -> str | None:
 
 def _protected(desk: Desk) -> list[tuple[str, str, APIRoute]]:
     """(method, path with its parameters filled, route) of every non-public route."""
-    routes = []
+    routes: list[tuple[str, str, APIRoute]] = []
     # Included routers are kept lazily in app.routes; this walks them with full paths.
     for context in iter_route_contexts(desk.app.routes):
         path, route = str(context.path), context.route
