@@ -465,12 +465,13 @@ def to_xlsx(figures: Figures) -> bytes:
 
 
 def per_community(figures: Figures, measure: str) -> dict[str, list[float]]:
-    """One measure per community code, a value per month (None compliance as 0)."""
+    """One measure per community code, a value per month; a compliance without any
+    active reporter is NaN, which a chart leaves out rather than draw as 0 %."""
     series: dict[str, list[float]] = {}
     for label in figures.communities:
         values = []
         for month in figures.months:
             value = getattr(figures.row(month, label.code), measure)
-            values.append(float(value or 0))
+            values.append(float("nan") if value is None else float(value))
         series[label.code] = values
     return series
