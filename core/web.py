@@ -205,9 +205,15 @@ async def _whatsapp_challenge(request: Request) -> Response:
     if channel is None:
         return JSONResponse({"detail": "whatsapp is not configured"}, status_code=404)
     params = request.query_params
-    answer, status = await channel.wa.webhook_challenge_handler(
-        vt=params.get(HUB_VT), ch=params.get(HUB_CH)
-    )
+    # pywa compares the given token with the configured one, and without a verify token
+    # configured a request without one would match; an empty token never verifies.
+    given = params.get(HUB_VT) or None
+    answer: str | None = "Forbidden"
+    status = 403
+    if given is not None:
+        answer, status = await channel.wa.webhook_challenge_handler(
+            vt=given, ch=params.get(HUB_CH)
+        )
     if status != 200:
         client = request.client.host if request.client else "?"
         logger.warning("whatsapp verification from %s refused: wrong verify token", client)

@@ -39,9 +39,11 @@ async def test_verification_handshake_answers_the_challenge_only_for_our_token(
 
     answered = await service.client.get("/webhooks/whatsapp", params=good)
     refused = await service.client.get("/webhooks/whatsapp", params=bad)
+    tokenless = await service.client.get("/webhooks/whatsapp", params={"hub.challenge": "8731"})
 
     assert (answered.status_code, answered.text) == (200, "8731")
-    assert refused.status_code == 403 and "8731" not in refused.text
+    for response in (refused, tokenless):
+        assert response.status_code == 403 and "8731" not in response.text
 
 
 async def test_forged_or_missing_signature_is_refused_and_logged(
