@@ -18,7 +18,7 @@ from core.desk.templating import render
 __all__ = ["install", "router"]
 
 router = APIRouter()
-# Each page module's router; part of the desk that comes later adds its own line here.
+# Each page module's router, in the order of the desk's navigation.
 for _pages in (access, review, issues, staff, bulletins, numbers, api):
     router.include_router(_pages.router)
 

@@ -48,6 +48,7 @@ SESSION_LIFETIME = timedelta(hours=12)
 SEEN_EVERY = timedelta(minutes=5)
 THROTTLE_WINDOW = timedelta(minutes=15)
 MAX_FAILURES_PER_USERNAME = 5
+ATTEMPTS_KEPT = timedelta(days=90)
 # Higher than one person's limit: an office may share one address behind its router.
 MAX_FAILURES_PER_CLIENT = 20
 MIN_PASSWORD_LENGTH = 10
@@ -150,21 +151,29 @@ async def throttled(session: AsyncSession, username: str, client: str | None) ->
         LoginAttempt.succeeded.is_(False), LoginAttempt.attempted_at > since
     )
 
-    by_name = await _failures(session, failures.where(LoginAttempt.username == username))
-    if len(by_name) >= MAX_FAILURES_PER_USERNAME:
-        until = by_name[-MAX_FAILURES_PER_USERNAME] + THROTTLE_WINDOW
+    # A success clears the username's count: only failures after it are held against it.
+    last_success = await session.scalar(
+        select(func.max(LoginAttempt.attempted_at)).where(
+            LoginAttempt.username == username, LoginAttempt.succeeded.is_(True)
+        )
+    )
+    by_name = failures.where(LoginAttempt.username == username)
+    if last_success is not None:
+        by_name = by_name.where(LoginAttempt.attempted_at > last_success)
+    named = await _times(session, by_name)
+    if len(named) >= MAX_FAILURES_PER_USERNAME:
+        until = named[-MAX_FAILURES_PER_USERNAME] + THROTTLE_WINDOW
         return Throttle(f"too many failed sign-ins for '{username}'", until)
 
     if client is not None:
-        by_client = await _failures(session, failures.where(LoginAttempt.client == client))
-        if len(by_client) >= MAX_FAILURES_PER_CLIENT:
-            until = by_client[-MAX_FAILURES_PER_CLIENT] + THROTTLE_WINDOW
+        from_client = await _times(session, failures.where(LoginAttempt.client == client))
+        if len(from_client) >= MAX_FAILURES_PER_CLIENT:
+            until = from_client[-MAX_FAILURES_PER_CLIENT] + THROTTLE_WINDOW
             return Throttle("too many failed sign-ins from this address", until)
     return None
 
 
-async def _failures(session: AsyncSession, query: Any) -> list[datetime]:
-    # A success clears the username's count: only failures after it are held against it.
+async def _times(session: AsyncSession, query: Any) -> list[datetime]:
     return list(await session.scalars(query.order_by(LoginAttempt.attempted_at)))
 
 
@@ -181,8 +190,8 @@ async def authenticate(
     succeeded = bool(user is not None and user.active and valid)
 
     session.add(LoginAttempt(username=username[:120], client=client, succeeded=succeeded))
+    await _forget_old_attempts(session)
     if user is not None and succeeded:
-        await _forget_failures(session, username)
         user.failed_logins = 0
         user.locked_until = None
         user.last_login_at = utcnow()
@@ -199,12 +208,10 @@ def _verify(password_hash: str, password: str) -> bool:
         return False
 
 
-async def _forget_failures(session: AsyncSession, username: str) -> None:
-    # The ledger keeps successes; old failures of this name no longer count against it.
+async def _forget_old_attempts(session: AsyncSession) -> None:
+    # Kept a while as a record of who signed in from where; the throttle needs 15 minutes.
     await session.execute(
-        delete(LoginAttempt).where(
-            LoginAttempt.username == username, LoginAttempt.succeeded.is_(False)
-        )
+        delete(LoginAttempt).where(LoginAttempt.attempted_at < utcnow() - ATTEMPTS_KEPT)
     )
 
 
