@@ -197,7 +197,7 @@ def whatsapp_channel(
     version = str(http.base_url).rsplit("/v", 1)[-1]
     http.base_url = httpx.URL(f"{settings.whatsapp_api_base.rstrip('/')}/v{version}")
     logger.info("whatsapp number %s via %s", settings.whatsapp_phone_number_id, http.base_url)
-    return WhatsAppChannel(services.engine, wa, settings.resolved_media_dir)
+    return WhatsAppChannel(services.engine, wa, settings.resolved_media_dir, http)
 
 
 async def _whatsapp_challenge(request: Request) -> Response:

@@ -75,12 +75,20 @@ class WhatsAppChannel:
         engine: the conversation engine; its database also holds the ledger.
         wa: the pywa client (its handlers are registered here).
         media_dir: where photos and voice notes are saved.
+        http: the HTTP client pywa was given, closed by :meth:`close`.
     """
 
-    def __init__(self, engine: Engine, wa: WhatsApp, media_dir: Path) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        wa: WhatsApp,
+        media_dir: Path,
+        http: httpx.AsyncClient | None = None,
+    ) -> None:
         self.engine = engine
         self.wa = wa
         self.media_dir = media_dir
+        self.http = http
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._numbered: dict[str, dict[int, str]] = {}
         self._handled: set[str] = set()
@@ -328,6 +336,8 @@ class WhatsAppChannel:
     async def close(self) -> None:
         """Finish background work and close the HTTP client."""
         await self.drain()
+        if self.http is not None:
+            await self.http.aclose()
 
     def _spawn(self, work: Awaitable[None]) -> None:
         task = asyncio.ensure_future(work)
