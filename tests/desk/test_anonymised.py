@@ -63,3 +63,21 @@ async def test_a_viewer_sees_no_cfa_name_number_chat_id_or_raw_answer_anywhere(
     editor = await desk.signed_in("editor")
     seen_by_editor = (await editor.get(f"/desk/reports/{report.reference}")).text
     assert NAME in seen_by_editor and RAW_WORDS in seen_by_editor
+
+
+async def test_a_viewer_does_not_see_the_summary_of_a_sensitive_report(
+    sqlite_desk: Desk,
+) -> None:
+    report = await make_report(
+        sqlite_desk.services, category="trafficking", summary={"en": "Girls taken at night"}
+    )
+    viewer = await sqlite_desk.signed_in("viewer")
+    editor = await sqlite_desk.signed_in("editor")
+
+    queue = await viewer.get("/desk/", params={"status": "validated"})
+    page = await viewer.get(f"/desk/reports/{report.reference}")
+    seen_by_editor = await editor.get(f"/desk/reports/{report.reference}")
+
+    assert report.reference in queue.text
+    assert "Girls taken at night" not in queue.text + page.text
+    assert "Girls taken at night" in seen_by_editor.text
