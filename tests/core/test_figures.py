@@ -1,10 +1,12 @@
 """The programme's figures, counted on known data planted in each database kind, and
 their CSV and XLSX exports read back."""
 
+import asyncio
 import csv
 import io
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import openpyxl
 import pytest
@@ -29,6 +31,7 @@ from core.models import (
 )
 from core.services import Services
 from scheduler.reminders import missing_cfas
+from tests.conftest import _truncate, migrate, settings_for
 
 GAJURI, MELAMCHI, TIKAPUR = "dhading-gajuri-3", "sindhupalchok-melamchi-4", "kailali-tikapur-5"
 MONTHS = ["2026-10", "2026-11"]
@@ -217,17 +220,45 @@ async def plant_two_months(services: Services) -> None:
     )
 
 
-async def counted(services: Services) -> figures.Figures:
-    async with services.db.session() as session:
-        return await figures.compute(session, services.deployment, MONTHS)
+@dataclass(frozen=True)
+class Counted:
+    """The two months counted on one database kind, and who the reminders would miss."""
+
+    figures: figures.Figures
+    missing_in_november: int
 
 
-async def test_reports_and_conversations_count_in_the_programme_month(
-    services: Services,
+async def _plant_and_count(url: str, data_dir: Path) -> Counted:
+    services = Services.build(settings_for(url, data_dir))
+    try:
+        await services.sync_content()
+        await plant_two_months(services)
+        async with services.db.session() as session:
+            result = await figures.compute(session, services.deployment, MONTHS)
+            missing = await missing_cfas(session, "monthly", "2026-11", "Asia/Kathmandu")
+    finally:
+        await services.close()
+    return Counted(result, len(missing))
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def counted(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Counted:
+    """Planted and counted once per database kind: counting only reads, so the tests of
+    this module share it."""
+    data_dir = tmp_path_factory.mktemp(f"figures-{request.param}")
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{data_dir / 'helpdesk.db'}"
+        migrate(url)
+    else:
+        url = request.getfixturevalue("pg_url")
+        asyncio.run(_truncate(url))
+    return asyncio.run(_plant_and_count(url, data_dir))
+
+
+def test_reports_and_conversations_count_in_the_programme_month(
+    counted: Counted,
 ) -> None:
-    await plant_two_months(services)
-
-    result = await counted(services)
+    result = counted.figures
 
     october, november = result.row("2026-10", GAJURI), result.row("2026-11", GAJURI)
     assert (october.reports, november.reports) == (2, 4)
@@ -238,12 +269,10 @@ async def test_reports_and_conversations_count_in_the_programme_month(
     assert result.row("2026-10", ALL).conversations == 4
 
 
-async def test_issues_count_once_in_the_total_and_in_each_community_of_their_reports(
-    services: Services,
+def test_issues_count_once_in_the_total_and_in_each_community_of_their_reports(
+    counted: Counted,
 ) -> None:
-    await plant_two_months(services)
-
-    result = await counted(services)
+    result = counted.figures
 
     assert result.row("2026-11", GAJURI).issues_resolved == 2
     assert result.row("2026-11", MELAMCHI).issues_resolved == 1
@@ -252,12 +281,10 @@ async def test_issues_count_once_in_the_total_and_in_each_community_of_their_rep
     assert result.row("2026-10", ALL).issues_resolved == 0
 
 
-async def test_people_reached_are_sent_deliveries_and_each_station_audience_once_a_month(
-    services: Services,
+def test_people_reached_are_sent_deliveries_and_each_station_audience_once_a_month(
+    counted: Counted,
 ) -> None:
-    await plant_two_months(services)
-
-    result = await counted(services)
+    result = counted.figures
 
     november = result.row("2026-11", GAJURI)
     assert (november.group_deliveries, november.station_audience) == (2, 45_000)
@@ -266,12 +293,10 @@ async def test_people_reached_are_sent_deliveries_and_each_station_audience_once
     assert result.row("2026-10", ALL).people_reached == 45_000
 
 
-async def test_compliance_counts_reporters_registered_by_the_month_end(
-    services: Services,
+def test_compliance_counts_reporters_registered_by_the_month_end(
+    counted: Counted,
 ) -> None:
-    await plant_two_months(services)
-
-    result = await counted(services)
+    result = counted.figures
 
     october, november = result.row("2026-10", GAJURI), result.row("2026-11", GAJURI)
     assert (october.surveyed_cfas, october.active_cfas) == (1, 2)
@@ -280,15 +305,11 @@ async def test_compliance_counts_reporters_registered_by_the_month_end(
     assert result.row("2026-11", MELAMCHI).compliance == 0.0
     assert result.row("2026-10", TIKAPUR).compliance is None
     total = result.row("2026-11", ALL)
-    async with services.db.session() as session:
-        missing = await missing_cfas(session, "monthly", "2026-11", "Asia/Kathmandu")
-    assert total.active_cfas - total.surveyed_cfas == len(missing) == 2
+    assert total.active_cfas - total.surveyed_cfas == counted.missing_in_november == 2
 
 
-async def test_csv_export_reads_back_to_the_same_figures(sqlite_services: Services) -> None:
-    services = sqlite_services
-    await plant_two_months(services)
-    result = await counted(services)
+def test_csv_export_reads_back_to_the_same_figures(counted: Counted) -> None:
+    result = counted.figures
 
     rows = list(csv.DictReader(io.StringIO(figures.to_csv(result))))
 
@@ -303,10 +324,8 @@ async def test_csv_export_reads_back_to_the_same_figures(sqlite_services: Servic
     assert by_key[("2026-11", ALL)]["issues_resolved"] == "2"
 
 
-async def test_xlsx_export_reads_back_to_the_same_figures(sqlite_services: Services) -> None:
-    services = sqlite_services
-    await plant_two_months(services)
-    result = await counted(services)
+def test_xlsx_export_reads_back_to_the_same_figures(counted: Counted) -> None:
+    result = counted.figures
 
     workbook = openpyxl.load_workbook(io.BytesIO(figures.to_xlsx(result)))
 
