@@ -164,7 +164,7 @@ class WhatsAppSender:
         sent = await self.wa.send_template(
             address,
             name=template.name,
-            language=TemplateLanguage(template.language),
+            language=_meta_language(template),
             params=[{"type": "body", "parameters": [{"type": "text", "text": parameter(text)}]}],
         )
         logger.info(
@@ -186,6 +186,16 @@ class WhatsAppSender:
 
 class _Unsendable(Exception):
     """A part that cannot be sent as it is (file missing, no template); not retried."""
+
+
+def _meta_language(template: WhatsAppTemplate) -> TemplateLanguage:
+    try:
+        return TemplateLanguage(template.language)
+    except (TypeError, ValueError) as error:
+        raise _Unsendable(
+            f"template {template.name}: '{template.language}' is not one of Meta's "
+            "template language codes"
+        ) from error
 
 
 def parameter(text: str) -> str:

@@ -7,10 +7,11 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from bot.channels.whatsapp_delivery import CHANNEL
+from bot.channels.whatsapp_delivery import CHANNEL, WhatsAppSender
 from core import broadcasts
+from core.config import WhatsAppTemplate
 from core.models import Cfa, ChannelIdentity, OutboxMessage, Recipient, SentMessage
-from core.outbox import Part, enqueue
+from core.outbox import OutboxWorker, Part, enqueue
 from tests.bot.channels.whatsapp.conftest import Service, WhatsAppUser, load
 from tests.bot.channels.whatsapp.test_intake import deliver_outbox, register, set_last_inbound
 from tests.core.test_broadcasts import approved_bulletin
@@ -184,3 +185,25 @@ async def _window(service: Service, address: str, hours_ago: float, language: st
         session.add(ChannelIdentity(cfa_id=cfa.id, channel=CHANNEL, address=address))
     await set_last_inbound(service, address, hours_ago)
     return cfa.id
+
+
+async def test_a_template_language_meta_does_not_know_fails_the_part_unsent(
+    sita: WhatsAppUser, service: Service
+) -> None:
+    await register(sita)
+    await set_last_inbound(service, sita.number, hours_ago=30)
+    await queue_text(service, "reminder:ne", sita.number)
+    templates = {"reminder": {"ne": WhatsAppTemplate(name="survey_reminder_ne", language="ne")}}
+    settings = service.settings.model_copy(update={"whatsapp_templates": templates})
+    sender = WhatsAppSender(service.channel.wa, service.services.db, settings)
+    before = len(service.graph.requests)
+
+    worker = OutboxWorker(
+        service.services.db, settings, {"whatsapp": sender}, settings.resolved_media_dir
+    )
+    await worker.deliver_due()
+
+    async with service.services.db.session() as session:
+        row = await session.scalar(select(OutboxMessage))
+    assert row is not None and row.state == "failed" and "'ne'" in (row.last_error or "")
+    assert len(service.graph.requests) == before
