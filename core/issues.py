@@ -94,7 +94,8 @@ async def create(
 async def attach(
     session: AsyncSession, issue: Issue, report: Report, staff_user_id: int | None
 ) -> None:
-    """Attach a validated report to ``issue``; it takes the issue's progress.
+    """Attach a validated report to ``issue``; it takes the issue's progress, and its
+    CFA is told the issue's status unless it is still open.
 
     Raises:
         IssueError: the report is not validated yet, or the issue is final.
@@ -106,6 +107,10 @@ async def attach(
     report.issue_id = issue.id
     report.status = REPORT_STATUS.get(issue.status, "validated")
     await _audit(session, issue, "attached", staff_user_id, {"report": report.reference})
+
+    # Joining an issue already under way: its CFA hears where it stands (once per status).
+    if issue.status != "open":
+        await _notify(session, issue, [report])
 
 
 async def change_status(

@@ -135,3 +135,21 @@ async def test_tell_airing_names_the_station_and_local_time_once(desk: Desk) -> 
     text = airing.parts[0]["text"]
     assert station.name in text and report.reference in text and "प्रसारण" in text
     assert "डिसेम्बर" in text
+
+
+async def test_a_report_joining_an_issue_under_way_tells_its_cfa_where_it_stands(
+    sqlite_desk: Desk,
+) -> None:
+    first = await make_report(sqlite_desk.services, summary={"ne": "क"}, cfa_name="A")
+    late = await make_report(sqlite_desk.services, summary={"ne": "ख"}, cfa_name="B")
+    async with sqlite_desk.services.db.session() as session:
+        issue = await issues.create(session, title="Bridge", staff_user_id=None)
+        await issues.attach(session, issue, await session.get_one(Report, first.id), None)
+        await issues.change_status(session, issue, "in_progress", None)
+        await issues.attach(session, issue, await session.get_one(Report, late.id), None)
+
+    async with sqlite_desk.services.db.session() as session:
+        messages = list(await session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
+    assert [m.cfa_id for m in messages] == [first.cfa_id, late.cfa_id]
+    assert late.reference in messages[1].parts[0]["text"]
+    assert "काम सुरु" in messages[1].parts[0]["text"]
