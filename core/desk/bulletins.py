@@ -16,6 +16,7 @@ bulletin when it airs (:func:`core.issues.tell_airing`), in one transaction.
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Annotated, Any
@@ -363,7 +364,7 @@ async def _change(
     bulletin_id: int,
     action: str,
     detail: dict[str, Any],
-    change: Any,
+    change: Callable[[AsyncSession], Awaitable[list[str]]],
 ) -> Response:
     """Apply one edit in its own transaction; a refusal shows the page with the reason."""
     if _is_rendering(request, bulletin_id):
@@ -430,8 +431,12 @@ async def start_render(request: Request, user: Editor, bulletin_id: int) -> Resp
             return await _page(request, bulletin_id, error=str(refused), status=409)
         await _record(session, user, "render_started", bulletin_id, {})
 
+    jobs = renders(request)
     task = asyncio.create_task(_render(services, bulletin_id, user))
-    renders(request)[bulletin_id] = RenderJob(task)
+    # The registry holds the task while it runs (asyncio keeps only a weak reference);
+    # once done, its outcome is in the audit trail and the entry can go.
+    jobs[bulletin_id] = RenderJob(task)
+    task.add_done_callback(lambda _: jobs.pop(bulletin_id, None))
     logger.info("bulletin %s: render started by %s", bulletin_id, user.username)
     return _back(bulletin_id)
 
