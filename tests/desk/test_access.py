@@ -1,10 +1,14 @@
 """Signing in and out, sessions, CSRF and throttling, on the real app and database."""
 
 import hashlib
+import re
+from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
+from core.config import PROJECT_ROOT
+from core.db import utcnow
 from core.models import LoginAttempt, StaffSession
 from tests.desk.conftest import PASSWORD, Desk, _desk, csrf_of, desk_settings, sign_in
 
@@ -158,3 +162,25 @@ async def test_admin_adds_an_account_that_can_sign_in(sqlite_desk: Desk) -> None
     assert added.status_code == 303
     assert signed.status_code == 303
     assert "Bina (viewer)" in queue.text
+
+
+async def test_an_expired_session_sends_the_browser_to_sign_in(sqlite_desk: Desk) -> None:
+    client = await sqlite_desk.signed_in("editor")
+    async with sqlite_desk.services.db.session() as session:
+        await session.execute(
+            update(StaffSession).values(expires_at=utcnow() - timedelta(seconds=1))
+        )
+
+    response = await client.get("/desk/issues")
+
+    assert response.status_code == 303
+    assert response.headers["location"] == "/desk/login?next=/desk/issues"
+
+
+def test_no_code_updates_or_deletes_audit_entries() -> None:
+    # The trail is append-only by construction: nothing but an insert may touch it.
+    packages = ("core", "bot", "scheduler")
+    sources = [p for name in packages for p in (PROJECT_ROOT / name).rglob("*.py")]
+    changes = re.compile(r"(update|delete)\(\s*AuditEntry|AuditEntry\)\.(update|delete)")
+    offenders = [str(p) for p in sources if changes.search(p.read_text(encoding="utf-8"))]
+    assert offenders == []
