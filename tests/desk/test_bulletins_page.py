@@ -10,6 +10,7 @@ import asyncio
 import re
 import shutil
 from collections.abc import AsyncIterator
+from datetime import date
 from pathlib import Path
 
 import httpx
@@ -18,9 +19,9 @@ import yaml
 from sqlalchemy import select
 
 from audio import duration_by_decoding
-from core import bulletins
+from core import bulletins, issues
 from core.config import PROJECT_ROOT
-from core.models import AuditEntry, Bulletin, BulletinFile, BulletinItem, OutboxMessage
+from core.models import AuditEntry, Bulletin, BulletinFile, BulletinItem, OutboxMessage, Report
 from core.services import Services
 from tests.core.station_audio import give_token
 from tests.desk.conftest import Desk, _desk, csrf_of, desk_settings
@@ -348,3 +349,40 @@ async def test_audio_is_served_only_from_the_media_folder_and_to_staff(sqlite_de
     assert (desk.services.settings.data_dir / "helpdesk.db").exists()
     assert other.status_code == 404
     assert unsigned.status_code == 303
+
+
+async def test_an_issue_airs_where_its_reports_are_and_only_in_languages_with_an_outcome(
+    sqlite_desk: Desk,
+) -> None:
+    services = sqlite_desk.services
+    melamchi = "sindhupalchok-melamchi-4"
+    report = await make_report(services, community=melamchi, summary={"ne": "पुल भत्कियो।"})
+    async with services.db.session() as session:
+        stored = await session.get_one(Report, report.id)
+        road = await issues.create(session, title="Bridge", staff_user_id=None)
+        await issues.attach(session, road, stored, None)
+        await issues.change_status(session, road, "resolved", None, outcome={"ne": "पुल बन्यो।"})
+        still_open = await issues.create(session, title="Other", staff_user_id=None)
+    config = services.deployment.stations["radio-melamchi"]
+
+    async with services.db.session() as session:
+        offered = await bulletins.candidates(session, "radio-melamchi")
+        elsewhere = await bulletins.candidates(session, "radio-tikapur")
+        composed = await bulletins.compose(
+            session, services.deployment, "radio-melamchi",
+            bulletins.air_time(config, date(2026, 12, 12)), only=(),
+        )  # fmt: skip
+        left_out = await bulletins.include(
+            session, services.deployment, composed.bulletin.id, issue_ids=[road.id]
+        )
+        with pytest.raises(bulletins.BulletinError, match="not a resolved issue"):
+            await bulletins.add_issue(
+                session, services.deployment, composed.bulletin.id, still_open.id, "ne"
+            )
+        ne = [item.kind for item in bulletins.script(composed.bulletin, "ne")]
+        en = [item.kind for item in bulletins.script(composed.bulletin, "en")]
+
+    assert [issue.id for issue in offered.issues] == [road.id] and elsewhere.issues == []
+    assert ne == ["intro", "resolved_issue", "outro"]
+    assert en == ["intro", "nothing_new", "outro"]
+    assert left_out == [f"issue {road.reference} has no outcome in en"]
