@@ -121,14 +121,17 @@ def _public(services: Services, path: str) -> str:
 # Audio ------------------------------------------------------------------------------------
 
 
-# Declared before the dated route, whose {day} would otherwise take "latest".
-@router.api_route("/{code}/{language}/latest.mp3", methods=["GET", "HEAD"])
+# Declared before the dated route, whose {day} would otherwise take "latest". HEAD is
+# the same handler, kept out of the OpenAPI schema, where it would repeat GET's id.
+@router.get("/{code}/{language}/latest.mp3")
+@router.head("/{code}/{language}/latest.mp3", include_in_schema=False)
 async def latest_audio(code: str, language: str, request: Request) -> Response:
     """The MP3 of the newest approved (or aired) bulletin in ``language``."""
     return await _audio(request, code, language, None)
 
 
-@router.api_route("/{code}/{language}/{day}.mp3", methods=["GET", "HEAD"])
+@router.get("/{code}/{language}/{day}.mp3")
+@router.head("/{code}/{language}/{day}.mp3", include_in_schema=False)
 async def dated_audio(code: str, language: str, day: str, request: Request) -> Response:
     """The MP3 of the bulletin of local air date ``day`` (YYYY-MM-DD) in ``language``."""
     return await _audio(request, code, language, day)
