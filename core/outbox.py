@@ -195,10 +195,24 @@ class Outcome:
         return cls(OutcomeKind.FAILED, error_code=error_code, description=description)
 
 
+@dataclass(frozen=True)
+class Delivery:
+    """Which ledger row a part belongs to, for senders whose sending depends on it
+    (WhatsApp picks a template by purpose and the recipient's language)."""
+
+    outbox_id: int
+    part_index: int
+    purpose: str
+    cfa_id: int | None = None
+    recipient_id: int | None = None
+
+
 class Sender(Protocol):
     """What a channel implements to deliver outbox parts."""
 
-    async def send(self, address: str, part: Part, media_path: Path | None) -> Outcome:
+    async def send(
+        self, address: str, part: Part, media_path: Path | None, delivery: Delivery
+    ) -> Outcome:
         """Send one part to ``address``; ``media_path`` is the part's file, if it has one.
 
         Must classify every answer of the channel as an :class:`Outcome` rather than
@@ -336,6 +350,7 @@ class _Row:
     parts_sent: int
     attempts: int
     recipient_id: int | None
+    cfa_id: int | None = None
     migrated: bool = False
 
 
@@ -606,6 +621,7 @@ class OutboxWorker:
             parts_sent=message.parts_sent,
             attempts=message.attempts,
             recipient_id=message.recipient_id,
+            cfa_id=message.cfa_id,
         )
         self._held.add(row.id)
         key = (row.channel, row.address)
@@ -655,8 +671,9 @@ class OutboxWorker:
 
     async def _send(self, sender: Sender, row: _Row, part: Part) -> Outcome:
         media = self.media_dir / part.path if part.path else None
+        delivery = Delivery(row.id, row.parts_sent, row.purpose, row.cfa_id, row.recipient_id)
         try:
-            return await sender.send(row.address, part, media)
+            return await sender.send(row.address, part, media, delivery)
         except Exception as error:
             logger.exception(
                 "outbox %s to %s:%s: the sender raised; retrying later",

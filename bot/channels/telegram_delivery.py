@@ -35,7 +35,7 @@ from aiogram.exceptions import (
 from aiogram.types import FSInputFile, InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.channels.base import utf16_length
-from core.outbox import Buttons, Outcome, Part
+from core.outbox import Buttons, Delivery, Outcome, Part
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +79,9 @@ class TelegramSender:
         self._uploads: defaultdict[tuple[str, int, int], asyncio.Lock] = defaultdict(asyncio.Lock)
         self.uploads = 0
 
-    async def send(self, address: str, part: Part, media_path: Path | None) -> Outcome:
+    async def send(
+        self, address: str, part: Part, media_path: Path | None, delivery: Delivery | None = None
+    ) -> Outcome:
         """Send one part to the chat ``address``; never raises for Telegram's answers."""
         chat_id = _chat_id(address)
         try:

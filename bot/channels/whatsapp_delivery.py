@@ -38,7 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.config import Settings, WhatsAppTemplate
 from core.db import Database, utcnow
 from core.models import Cfa, ChannelIdentity, OutboxMessage, Recipient, SentMessage
-from core.outbox import Outcome, Part
+from core.outbox import Delivery, Outcome, Part
 from core.pacing import Pacer, Rates
 
 logger = logging.getLogger(__name__)
@@ -99,10 +99,17 @@ class WhatsAppSender:
             )
         )
 
-    async def send(self, address: str, part: Part, media_path: Path | None) -> Outcome:
-        """Send one part to the number ``address``; never raises for Meta's answers."""
+    async def send(
+        self,
+        address: str,
+        part: Part,
+        media_path: Path | None,
+        row: Delivery | None = None,
+    ) -> Outcome:
+        """Send one part of outbox ``row`` to the number ``address``; never raises for
+        Meta's answers."""
         async with self.db.session() as session:
-            delivery = await _delivery_in_flight(session, address)
+            delivery = await _delivery_of(session, row)
             inside = await window_open(session, address)
 
         await self.pacer.wait_turn(address)
@@ -232,33 +239,18 @@ async def window_open(session: AsyncSession, address: str, now: datetime | None 
     return last is not None and (now or utcnow()) - last < WINDOW
 
 
-async def _delivery_in_flight(session: AsyncSession, address: str) -> _Delivery:
-    # The worker serves one chat's rows one at a time, oldest first, and a row is queued
-    # until its last part is sent, so the oldest queued row of this number is the one
-    # whose part is being sent. Sender.send is not told the row; this finds it.
-    row = await session.scalar(
-        select(OutboxMessage)
-        .where(
-            OutboxMessage.channel == CHANNEL,
-            OutboxMessage.address == address,
-            OutboxMessage.state == "queued",
-        )
-        .order_by(OutboxMessage.id)
-        .limit(1)
-    )
+async def _delivery_of(session: AsyncSession, row: Delivery | None) -> _Delivery:
+    """The outbox row's purpose and its recipient's language (a CFA's, or a group's)."""
     if row is None:
         return _Delivery(None, None, "notification", None)
-    return _Delivery(row.id, row.parts_sent, row.purpose, await _language(session, row))
-
-
-async def _language(session: AsyncSession, row: OutboxMessage) -> str | None:
+    language = None
     if row.cfa_id is not None:
         cfa = await session.get(Cfa, row.cfa_id)
-        return cfa.language if cfa else None
-    if row.recipient_id is not None:
+        language = cfa.language if cfa else None
+    elif row.recipient_id is not None:
         recipient = await session.get(Recipient, row.recipient_id)
-        return recipient.language if recipient else None
-    return None
+        language = recipient.language if recipient else None
+    return _Delivery(row.outbox_id, row.part_index, row.purpose, language)
 
 
 async def record_sent(
