@@ -36,6 +36,8 @@ VOICE_FORMATS = ("opus", "ogg")
 
 TITLE = N_("{programme}, {date}")
 CAPTION = N_("Listen to {programme} of {date}")
+AIRED_PROMPT = N_("When this bulletin has gone on air, please tap the button below.")
+AIRED_BUTTON = N_("We aired it")
 
 
 async def start_broadcast(
@@ -81,7 +83,7 @@ async def start_broadcast(
             channel=recipient.channel,
             address=recipient.address,
             purpose="broadcast",
-            parts=parts[_language(bulletin.station, recipient)],
+            parts=_for_recipient(parts, bulletin, recipient),
             recipient_id=recipient.id,
             broadcast_id=broadcast.id,
         )
@@ -154,6 +156,19 @@ async def _recipients(session: AsyncSession, station: Station) -> list[Recipient
     return [
         r for r in rows if r.station_id == station.id or served.intersection(r.communities or [])
     ]
+
+
+def _for_recipient(
+    parts: dict[str, list[Part]], bulletin: Bulletin, recipient: Recipient
+) -> list[Part]:
+    """The parts in the recipient's language; a station's own Telegram chat also gets
+    the button with which the station confirms that the bulletin went on air."""
+    language = _language(bulletin.station, recipient)
+    if recipient.station_id != bulletin.station_id or recipient.channel != "telegram":
+        return parts[language]
+    t = translator(language)
+    button = ((t.gettext(AIRED_BUTTON), f"aired:{bulletin.id}"),)
+    return [*parts[language], Part("text", text=t.gettext(AIRED_PROMPT), buttons=(button,))]
 
 
 def _language(station: Station, recipient: Recipient) -> str:

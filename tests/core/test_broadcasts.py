@@ -259,3 +259,20 @@ async def test_queue_due_broadcasts_sends_the_day_s_approved_bulletin_once(
     assert other_day == []
     assert len(await rows(services)) == 1
     assert first[0].created_at <= utcnow()
+
+
+async def test_the_stations_own_chat_also_gets_the_aired_button(services: Services) -> None:
+    bulletin = await approved_bulletin(services)
+    await add_group(services, "-1001")
+    await add_group(services, "-1002", communities=(), station_code=MELAMCHI)
+
+    await start(services, bulletin.id)
+
+    community, station_chat = await rows(services)
+    assert not any(part.get("buttons") for part in community.parts)
+    last = station_chat.parts[-1]
+    assert station_chat.parts[:-1] == community.parts
+    assert last["kind"] == "text"
+    assert [list(button) for button in last["buttons"][0]] == [
+        ["हामीले प्रसारण गर्यौं", f"aired:{bulletin.id}"]
+    ]
