@@ -7,6 +7,7 @@ update in the intake ledger in one transaction.
 """
 
 import logging
+import re
 from collections.abc import Sequence
 
 from sqlalchemy import select
@@ -76,6 +77,30 @@ async def register(
     logger.info(
         "group %s (%s:%s) added again, %s", recipient.id, channel, address, recipient.status
     )
+    return recipient
+
+
+async def register_number(session: AsyncSession, number: str, title: str) -> Recipient:
+    """Record a WhatsApp number whose owner agreed to receive bulletins (pending, to be
+    approved like a group). WhatsApp has no bot-added event, so staff add numbers.
+
+    Raises:
+        GroupError: not an international number (country code and 7 to 15 digits).
+    """
+    digits = re.sub(r"[\s()+-]", "", number)
+    if not re.fullmatch(r"[1-9][0-9]{6,14}", digits):
+        raise GroupError(f"'{number}' is not an international number such as +977 980 1234567")
+    recipient = await find(session, "whatsapp", digits)
+    if recipient is not None:
+        recipient.title = title[:200]
+        logger.info("whatsapp number %s known as recipient %s", digits, recipient.id)
+        return recipient
+    recipient = Recipient(
+        channel="whatsapp", address=digits, kind="number", title=title[:200], status="pending"
+    )
+    session.add(recipient)
+    await session.flush()
+    logger.info("whatsapp number %s added as recipient %s, pending", digits, recipient.id)
     return recipient
 
 

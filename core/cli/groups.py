@@ -1,5 +1,6 @@
 """Commands about community groups: list them, approve a group for its communities and
-language, or reject it. Groups register themselves by adding the bot."""
+language, or reject it. Telegram groups register themselves by adding the bot; WhatsApp
+numbers that agreed to receive bulletins are added by staff."""
 
 from typing import Annotated
 
@@ -43,6 +44,24 @@ def group_list(
             f"{','.join(recipient.communities) or '-':<28} {station or '-':<14} "
             f"{recipient.title}"
         )
+
+
+@group_app.command("add-whatsapp")
+def group_add_whatsapp(
+    number: Annotated[str, typer.Argument(help="International number, e.g. +9779801234567")],
+    title: Annotated[str, typer.Option(help="Who it is, for staff, e.g. 'Ward 4 chair'")],
+) -> None:
+    """Add a WhatsApp number that agreed to receive bulletins; approve it like a group."""
+
+    async def work(services: Services) -> Recipient:
+        async with services.db.session() as session:
+            return await groups.register_number(session, number, title)
+
+    recipient = run(work)
+    typer.echo(
+        f"whatsapp {recipient.address} is recipient {recipient.id} ({recipient.status}); "
+        f"approve it with: helpdesk group approve {recipient.id} --community C --language L"
+    )
 
 
 @group_app.command("approve")

@@ -165,3 +165,25 @@ async def test_a_chat_that_never_registered_is_left_alone(services: Services) ->
             await groups.register(session, "telegram", "42", "private", "Sita")
 
     assert gone is None
+
+
+async def test_a_whatsapp_number_is_added_pending_then_approved_like_a_group(
+    services: Services,
+) -> None:
+    async with services.db.session() as session:
+        added = await groups.register_number(session, "+977 980-123 4567", "Ward chair")
+        again = await groups.register_number(session, "9779801234567", "Ward 4 chair")
+        approved = await groups.approve(session, added.id, ["dhading-gajuri-3"], "ne")
+
+    assert again.id == added.id and again.title == "Ward 4 chair"
+    assert (added.channel, added.address, added.kind) == ("whatsapp", "9779801234567", "number")
+    assert approved.status == "approved"
+
+
+@pytest.mark.parametrize("number", ["980123", "+0 123 456 789", "call me"])
+async def test_a_number_that_is_not_international_is_refused(
+    services: Services, number: str
+) -> None:
+    async with services.db.session() as session:
+        with pytest.raises(groups.GroupError, match="international number"):
+            await groups.register_number(session, number, "someone")
