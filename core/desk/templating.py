@@ -21,7 +21,7 @@ TEMPLATES_DIR = Path(__file__).parent / "templates"
 NAV: list[tuple[str, str, str]] = [
     ("/desk/", "Review", "viewer"),
     ("/desk/issues", "Issues", "viewer"),
-    ("/desk/bulletins", "Bulletins", "editor"),
+    ("/desk/bulletins", "Bulletins", "viewer"),
     ("/desk/numbers", "Numbers", "viewer"),
     ("/desk/staff", "Staff", "admin"),
 ]
