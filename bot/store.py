@@ -299,3 +299,15 @@ async def cfa_reports(session: AsyncSession, cfa_id: int, limit: int = 10) -> li
         .limit(limit)
     )
     return list(rows)
+
+
+async def reachable(session: AsyncSession, cfa_id: int) -> ChannelIdentity | None:
+    """The channel identity to write to a CFA on outside a conversation (reminders,
+    notifications, questions from staff): the one registered last."""
+    identity: ChannelIdentity | None = await session.scalar(
+        select(ChannelIdentity)
+        .where(ChannelIdentity.cfa_id == cfa_id, ChannelIdentity.channel != "terminal")
+        .order_by(ChannelIdentity.created_at.desc())
+        .limit(1)
+    )
+    return identity

@@ -29,7 +29,6 @@ from core.errors import HelpdeskError
 from core.i18n import translator
 from core.models import Bulletin, BulletinItem, Issue, Report
 from core.outbox import Part, enqueue
-from core.review import reachable
 
 logger = logging.getLogger(__name__)
 
@@ -163,7 +162,7 @@ async def _reports(session: AsyncSession, issue_id: int) -> list[Report]:
 async def _notify(session: AsyncSession, issue: Issue, reports: list[Report]) -> int:
     queued = 0
     for cfa_id, mine in _by_cfa(reports).items():
-        identity = await reachable(session, cfa_id)
+        identity = await store.reachable(session, cfa_id)
         if identity is None:
             logger.warning("issue %s: cfa %s has no channel; not told", issue.reference, cfa_id)
             continue
@@ -232,7 +231,7 @@ async def tell_airing(session: AsyncSession, bulletin_id: int) -> int:
 async def _tell_airing_of(session: AsyncSession, bulletin: Bulletin, issue: Issue) -> int:
     queued = 0
     for cfa_id, mine in _by_cfa(await _reports(session, issue.id)).items():
-        identity = await reachable(session, cfa_id)
+        identity = await store.reachable(session, cfa_id)
         if identity is None:
             continue
         queued += await enqueue(

@@ -17,13 +17,14 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import store
 from bot.prompts import INFO_REQUEST, INFO_THANKS
 from core import audit
 from core.db import utcnow
 from core.deployment import Deployment
 from core.errors import HelpdeskError
 from core.i18n import translator
-from core.models import Cfa, ChannelIdentity, InfoRequest, Report
+from core.models import Cfa, InfoRequest, Report
 from core.outbox import Part, enqueue
 
 logger = logging.getLogger(__name__)
@@ -151,7 +152,7 @@ async def ask_cfa(
     question = question.strip()
     if not question:
         raise ReviewError("the question is empty")
-    identity = await reachable(session, report.cfa_id)
+    identity = await store.reachable(session, report.cfa_id)
     if identity is None:
         raise ReviewError(f"the CFA of {report.reference} has no channel to ask them on")
 
@@ -207,17 +208,6 @@ async def take_answer(session: AsyncSession, cfa: Cfa, text: str) -> str | None:
     )
     logger.info("cfa %s answered info request %s on report %s", cfa.id, request.id, report.id)
     return translator(cfa.language).gettext(INFO_THANKS) % {"reference": report.reference}
-
-
-async def reachable(session: AsyncSession, cfa_id: int) -> ChannelIdentity | None:
-    """The channel identity to write to a CFA on: the one registered last."""
-    identity: ChannelIdentity | None = await session.scalar(
-        select(ChannelIdentity)
-        .where(ChannelIdentity.cfa_id == cfa_id, ChannelIdentity.channel != "terminal")
-        .order_by(ChannelIdentity.created_at.desc())
-        .limit(1)
-    )
-    return identity
 
 
 async def _audit(

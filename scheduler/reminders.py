@@ -13,9 +13,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import store
 from bot.prompts import N_
 from core.i18n import translator
-from core.models import Cfa, ChannelIdentity, Report, SurveyDefinition
+from core.models import Cfa, Report, SurveyDefinition
 from core.outbox import Part, enqueue
 
 logger = logging.getLogger(__name__)
@@ -95,7 +96,7 @@ async def queue_reminders(
     queued = left_out = 0
     for missing in await missing_cfas(session, survey_id, month, timezone):
         cfa = missing.cfa
-        identity = await _reachable(session, cfa.id)
+        identity = await store.reachable(session, cfa.id)
         if cfa.opted_out_at is not None or identity is None:
             left_out += 1
             continue
@@ -123,14 +124,3 @@ async def queue_reminders(
         left_out,
     )
     return queued, left_out
-
-
-async def _reachable(session: AsyncSession, cfa_id: int) -> ChannelIdentity | None:
-    """The channel identity to remind a CFA on: the one registered last."""
-    identity: ChannelIdentity | None = await session.scalar(
-        select(ChannelIdentity)
-        .where(ChannelIdentity.cfa_id == cfa_id, ChannelIdentity.channel != "terminal")
-        .order_by(ChannelIdentity.created_at.desc())
-        .limit(1)
-    )
-    return identity

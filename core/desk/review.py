@@ -18,6 +18,7 @@ from fastapi.responses import FileResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import store
 from bot.answers import show_answer
 from bot.prompts import text_of
 from bot.surveys import MEDIA_TYPES, QuestionType
@@ -154,7 +155,7 @@ async def _report_context(
         "duplicate_of": duplicate_of,
         "issue": await session.get(Issue, report.issue_id or 0),
         "languages": review.summary_languages(services.deployment),
-        "identity": await review.reachable(session, report.cfa_id),
+        "identity": await store.reachable(session, report.cfa_id),
     }
 
 
