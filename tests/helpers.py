@@ -1,12 +1,15 @@
 """Helpers the tests share: invites, and driving the engine as a person would."""
 
+import asyncio
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
+from typer.testing import CliRunner, Result
 
 from bot import store
 from bot.channels.base import read_typed
 from bot.messages import Incoming, Kind, Reply
+from core.config import Settings, get_settings
 from core.db import utcnow
 from core.models import Community, Invite, Report
 from core.services import Services
@@ -123,3 +126,26 @@ async def make_report(
         )
         session.add(report)
     return report
+
+
+async def run_helpdesk(settings: Settings, *args: str, stdin: str = "") -> Result:
+    """``helpdesk ARGS`` on ``settings``' database and data folder, as staff run it.
+
+    The command runs in this process, in a thread with its own event loop and database
+    connections as it would have in its own process: starting ``helpdesk`` anew costs
+    seconds of imports, and the settings it reads from the environment are what differs.
+    """
+    from core.cli import app
+
+    environment = {
+        "HELPDESK_DATA_DIR": str(settings.data_dir),
+        "HELPDESK_DATABASE_URL": settings.resolved_database_url,
+    }
+    get_settings.cache_clear()
+    try:
+        runner = CliRunner()
+        return await asyncio.to_thread(
+            lambda: runner.invoke(app, list(args), input=stdin, env=environment)
+        )
+    finally:
+        get_settings.cache_clear()

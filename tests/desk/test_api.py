@@ -1,20 +1,18 @@
 """The partner API on the real app and database: tokens, what it shows, what it never
 shows, and its OpenAPI description."""
 
-import asyncio
 import hashlib
 import json
 
 from sqlalchemy import select
-from typer.testing import CliRunner, Result
+from typer.testing import Result
 
 from core import figures
-from core.cli import app as cli
-from core.config import get_settings
 from core.desk.api import create_token, revoke_token
 from core.models import ApiToken
 from tests.desk.conftest import Desk
 from tests.desk.planted import OUTCOME, SUMMARY, plant_personal_report
+from tests.helpers import run_helpdesk
 
 
 async def token_for(desk: Desk, name: str = "Partner NGO") -> tuple[int, str]:
@@ -156,19 +154,7 @@ async def test_openapi_describes_the_partner_api_with_its_bearer_token(
 
 async def helpdesk(desk: Desk, *args: str) -> Result:
     """``helpdesk api-token ...`` in this process, on the desk's database."""
-    settings = desk.services.settings
-    environment = {
-        "HELPDESK_DATA_DIR": str(settings.data_dir),
-        "HELPDESK_DATABASE_URL": settings.resolved_database_url,
-    }
-    get_settings.cache_clear()
-    try:
-        runner = CliRunner()
-        return await asyncio.to_thread(
-            lambda: runner.invoke(cli, ["api-token", *args], env=environment)
-        )
-    finally:
-        get_settings.cache_clear()
+    return await run_helpdesk(desk.services.settings, "api-token", *args)
 
 
 async def test_cli_creates_lists_and_revokes_tokens(sqlite_desk: Desk) -> None:

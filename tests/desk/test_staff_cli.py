@@ -1,33 +1,18 @@
 """``helpdesk staff add/list/disable`` and ``reports validate``, run in this process on a
 migrated SQLite file (a new ``helpdesk`` process costs seconds of imports)."""
 
-import asyncio
 from pathlib import Path
 
 from sqlalchemy import select
-from typer.testing import CliRunner, Result
+from typer.testing import Result
 
-from core.cli import app
-from core.config import get_settings
 from core.models import Report, StaffUser
 from tests.desk.conftest import Desk, sign_in
-from tests.helpers import make_report
+from tests.helpers import make_report, run_helpdesk
 
 
 async def helpdesk(desk: Desk, *args: str, stdin: str = "") -> Result:
-    settings = desk.services.settings
-    environment = {
-        "HELPDESK_DATA_DIR": str(settings.data_dir),
-        "HELPDESK_DATABASE_URL": settings.resolved_database_url,
-    }
-    get_settings.cache_clear()
-    try:
-        runner = CliRunner()
-        return await asyncio.to_thread(
-            lambda: runner.invoke(app, list(args), input=stdin, env=environment)
-        )
-    finally:
-        get_settings.cache_clear()
+    return await run_helpdesk(desk.services.settings, *args, stdin=stdin)
 
 
 async def test_first_admin_from_the_command_line_signs_in_and_is_disabled(

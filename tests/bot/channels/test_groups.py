@@ -1,7 +1,6 @@
 """Community groups and channels on Telegram, end to end: real aiogram in the real app
 against the fake Bot API, with the recorded group updates re-addressed per test."""
 
-import asyncio
 import copy
 import itertools
 from datetime import UTC, datetime
@@ -10,15 +9,14 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import select
-from typer.testing import CliRunner, Result
+from typer.testing import Result
 
 from core import bulletins, groups
-from core.cli import app
-from core.config import get_settings
 from core.db import utcnow
 from core.models import Bulletin, ProcessedUpdate, Recipient
 from tests.bot.channels.conftest import SECRET, RunningService, plain
 from tests.fakes.bot_api import FakeBotApi, load_update
+from tests.helpers import run_helpdesk
 
 ADMIN, MEMBER = 700100301, 700100302
 
@@ -126,25 +124,8 @@ def group(
 
 
 async def helpdesk(service: RunningService, *args: str) -> Result:
-    """``helpdesk group ...`` on the running service's database, as staff run it.
-
-    The command runs in this process (in a thread, with its own event loop and database
-    connections, as in its own process): starting ``helpdesk`` anew costs seconds of
-    imports, and the settings it reads from the environment are what differs.
-    """
-    settings = service.settings
-    environment = {
-        "HELPDESK_DATA_DIR": str(settings.data_dir),
-        "HELPDESK_DATABASE_URL": settings.resolved_database_url,
-    }
-    get_settings.cache_clear()
-    try:
-        runner = CliRunner()
-        return await asyncio.to_thread(
-            lambda: runner.invoke(app, ["group", *args], env=environment)
-        )
-    finally:
-        get_settings.cache_clear()
+    """``helpdesk group ...`` on the running service's database, as staff run it."""
+    return await run_helpdesk(service.settings, "group", *args)
 
 
 async def test_a_group_that_adds_the_bot_waits_for_staff_and_goes_inactive_when_it_leaves(
