@@ -290,9 +290,18 @@ async def edit_item(
 
 
 async def drop_item(session: AsyncSession, bulletin_id: int, language: str, number: int) -> None:
-    """Remove item ``number`` from one language's script."""
+    """Remove item ``number`` from one language's script.
+
+    The intro and outro name the station and the programme, which stations must air;
+    they can be edited but not dropped.
+    """
     bulletin = await editable(session, bulletin_id, language)
     item = _item(bulletin, language, number)
+    if item.kind in ("intro", "outro"):
+        raise BulletinError(
+            f"item {number} is the {item.kind}, which names the station and programme; "
+            "edit its text instead"
+        )
     bulletin.items.remove(item)
     _renumber(bulletin, language)
 
@@ -365,6 +374,8 @@ async def add_report(
         reference,
         report.sensitive,
     )
+    # "No new reports this week" would now be read right before one.
+    _drop_nothing_new(bulletin, language)
     return _insert(bulletin, language, "report", text, report.id, at)
 
 

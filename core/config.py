@@ -7,7 +7,7 @@ nothing outside this folder (a SQLite file and media under ``var/``).
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import BaseModel, SecretStr
+from pydantic import BaseModel, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -70,7 +70,8 @@ class Settings(BaseSettings):
     invite_valid_days: int = 30
     sqlite_busy_timeout_ms: int = 10_000
 
-    public_url: str = "http://127.0.0.1:8000"
+    # Unset: this machine's own address, http://WEB_HOST:WEB_PORT.
+    public_url: str = ""
 
     scheduler_enabled: bool = True
     scheduler_heartbeat_seconds: float = 300.0
@@ -82,6 +83,13 @@ class Settings(BaseSettings):
     outbox_chat_per_second: float = 1.0
     outbox_max_attempts: int = 8
     outbox_poll_seconds: float = 1.0
+
+    @model_validator(mode="after")
+    def _public_url_follows_the_port(self) -> "Settings":
+        # Feed and download links must reach this service even when only the port moved.
+        if not self.public_url:
+            self.public_url = f"http://{self.web_host}:{self.web_port}"
+        return self
 
     @property
     def resolved_database_url(self) -> str:

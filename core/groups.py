@@ -85,10 +85,13 @@ async def register_number(session: AsyncSession, number: str, title: str) -> Rec
     approved like a group). WhatsApp has no bot-added event, so staff add numbers.
 
     Raises:
-        GroupError: not an international number (country code and 7 to 15 digits).
+        GroupError: not an international number: ``+`` or ``00``, then the country
+            code and the number (7 to 15 digits). Without it, a Nepali mobile such as
+            98412... would be read as a number in Iran (+98).
     """
-    digits = re.sub(r"[\s()+-]", "", number)
-    if not re.fullmatch(r"[1-9][0-9]{6,14}", digits):
+    written = re.sub(r"[\s().-]", "", number)
+    digits = written[1:] if written.startswith("+") else written.removeprefix("00")
+    if digits == written or not re.fullmatch(r"[1-9][0-9]{6,14}", digits):
         raise GroupError(f"'{number}' is not an international number such as +977 980 1234567")
     recipient = await find(session, "whatsapp", digits)
     if recipient is not None:

@@ -22,6 +22,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from core.errors import HelpdeskError
 from core.lease import Lease, process_name
+from core.models import JobRun
 from core.services import Services
 
 # The jobs' module pulls in the audio pipeline. Imported here, it loads when the service
@@ -175,8 +176,11 @@ def _same(job: Any, spec: JobSpec) -> bool:
     )
 
 
-async def run_now(services: Services, job_id: str, at: datetime | None = None) -> str:
+async def run_now(services: Services, job_id: str, at: datetime | None = None) -> tuple[str, str]:
     """Do the work of a stored job's next fire now (or of its fire at ``at``).
+
+    Returns:
+        The fire's outcome (done, skipped, failed, or "already run") and its detail.
 
     The fire is claimed in ``job_run`` like a scheduled one, so when its time comes the
     scheduler finds it done and does not build or broadcast a second time.
@@ -209,4 +213,8 @@ async def run_now(services: Services, job_id: str, at: datetime | None = None) -
     finally:
         if installed is None:
             runtime.install(None)
-    return result
+    if result == "already run":
+        return result, result
+    async with services.db.session() as session:
+        run = await session.get(JobRun, (job_id, fire_time))
+    return (run.outcome or "done", run.detail or "") if run else ("done", result)

@@ -131,8 +131,8 @@ def cfa_missing(
     ] = None,
 ) -> None:
     """CFAs who have not answered the month's survey (whom the reminders go to)."""
-    if month is not None and not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month):
-        fail(f"month '{month}' is not YYYY-MM, e.g. 2026-12")
+    if month is not None and not re.fullmatch(r"(19|20|21)\d\d-(0[1-9]|1[0-2])", month):
+        fail(f"month '{month}' is not a month from 1900 to 2199 written YYYY-MM, e.g. 2026-12")
 
     async def work(services: Services) -> tuple[str, str, list[MissingCfa]]:
         reminders = services.deployment.config.reminders

@@ -89,11 +89,13 @@ def scheduler_run(
     # would otherwise wait seconds for.
     from scheduler.service import run_now
 
-    async def work(services: Services) -> str:
+    async def work(services: Services) -> tuple[str, str]:
         await services.sync_content()
         return await run_now(services, job_id, moment)
 
-    result = run(work)
-    if result == "already run":
+    outcome, detail = run(work)
+    if outcome == "already run":
         fail(f"job {job_id}: that fire has already run; see `helpdesk scheduler runs`")
-    typer.echo(result)
+    if outcome in ("failed", "error"):
+        fail(f"job {job_id} {outcome}: {detail}")
+    typer.echo(f"{outcome}: {detail}")

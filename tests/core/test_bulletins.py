@@ -97,12 +97,21 @@ async def test_edits_reorder_and_drops_are_what_the_script_keeps(services: Servi
         )
         await bulletins.edit_item(session, bulletin.id, "ne", 3, "सम्पादित   समाचार।")
         await bulletins.move_item(session, bulletin.id, "ne", 3, to=2)
-        await bulletins.drop_item(session, bulletin.id, "ne", 1)
+        await bulletins.drop_item(session, bulletin.id, "ne", 3)
+        # The intro names the station and the programme: it is edited, never dropped.
+        with pytest.raises(bulletins.BulletinError, match="intro"):
+            await bulletins.drop_item(session, bulletin.id, "ne", 1)
     async with services.db.session() as session:
         edited = await bulletins.get_bulletin(session, bulletin.id)
 
-    assert texts(edited, "ne")[:2] == ["सम्पादित समाचार।", "शुक्रबार स्वास्थ्य शिविर।"]
-    assert [i.position for i in bulletins.script(edited, "ne")] == [0, 1, 2]
+    kept = texts(edited, "ne")
+    assert kept[1] == "सम्पादित समाचार।"
+    assert "शुक्रबार स्वास्थ्य शिविर।" not in kept
+    assert [i.kind for i in bulletins.script(edited, "ne")][0 :: len(kept) - 1] == [
+        "intro",
+        "outro",
+    ]
+    assert [i.position for i in bulletins.script(edited, "ne")] == list(range(len(kept)))
 
 
 async def test_composing_again_needs_replace_so_edits_are_not_lost(services: Services) -> None:

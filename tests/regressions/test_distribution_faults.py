@@ -1,0 +1,77 @@
+"""Faults a new user found in the distribution commands, each kept from coming back."""
+
+from datetime import date
+
+from sqlalchemy import select
+
+from core import bulletins
+from core.config import Settings
+from core.models import Station
+from core.services import Services
+from scheduler.service import SchedulerService
+from tests.helpers import make_report, run_helpdesk
+
+
+async def test_out_of_range_months_get_one_line_not_a_traceback(
+    sqlite_services: Services,
+) -> None:
+    for month in ("0001-01", "9999-12", "2026-13"):
+        result = await run_helpdesk(sqlite_services.settings, "cfa", "missing", "--month", month)
+
+        assert result.exit_code == 1, result.output
+        assert "YYYY-MM" in result.output and "Traceback" not in result.output
+
+
+async def test_a_report_added_by_hand_removes_the_nothing_new_line(
+    sqlite_services: Services,
+) -> None:
+    services = sqlite_services
+    async with services.db.session() as session:
+        station = await session.scalar(select(Station).where(Station.code == "radio-dhading"))
+        assert station is not None
+        config = services.deployment.stations["radio-dhading"]
+        composed = await bulletins.compose(
+            session,
+            services.deployment,
+            "radio-dhading",
+            bulletins.air_time(config, date(2026, 12, 4)),
+        )
+    assert "nothing_new" in [i.kind for i in bulletins.script(composed.bulletin, "ne")]
+    report = await make_report(services, summary={"ne": "गजुरीमा पानी आयो।"})
+
+    async with services.db.session() as session:
+        await bulletins.add_report(
+            session, services.deployment, composed.bulletin.id, report.reference, "ne"
+        )
+        kinds = [
+            item.kind
+            for item in bulletins.script(
+                await bulletins.get_bulletin(session, composed.bulletin.id), "ne"
+            )
+        ]
+
+    assert "nothing_new" not in kinds and "report" in kinds
+
+
+async def test_scheduler_run_says_what_the_fire_did(sqlite_services: Services) -> None:
+    services = sqlite_services
+    storing = SchedulerService(services, holder="storing")
+    assert await storing.lease.acquire()
+    storing.start()
+    storing.stop()
+    await storing.lease.release()
+
+    result = await run_helpdesk(
+        services.settings, "scheduler", "run", "groups:radio-dhading:friday-1900"
+    )
+
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("skipped: no bulletin for radio-dhading on")
+
+
+def test_public_url_follows_the_port_unless_set() -> None:
+    assert Settings(_env_file=None, web_port=8765).public_url == "http://127.0.0.1:8765"  # type: ignore[call-arg]
+    assert (
+        Settings(_env_file=None, public_url="https://helpdesk.example.org").public_url  # type: ignore[call-arg]
+        == "https://helpdesk.example.org"
+    )
