@@ -29,9 +29,14 @@ from core.bulletins import BulletinError, editable, get_bulletin, script
 from core.config import Settings
 from core.db import Database
 from core.deployment import Deployment, StationConfig
+from core.lease import Lease, process_name
 from core.models import Bulletin, BulletinFile, Recording
 
 logger = logging.getLogger(__name__)
+
+
+# Longer than any render takes; a process that died mid-render frees it after this.
+RENDER_LEASE_SECONDS = 1800.0
 
 
 class BulletinTooLong(BulletinError):
@@ -83,13 +88,29 @@ async def render(
 
     Each language is checked against the station's maximum duration first (by speaking
     its items, which the render then reuses); a script that does not fit is refused with
-    the items that overrun, and nothing is cut.
+    the items that overrun, and nothing is cut. One render of a bulletin runs at a time,
+    in any process: two would write the same files at once and leave broken audio.
 
     Raises:
-        BulletinError: no such bulletin, or it is approved and can no longer change.
+        BulletinError: no such bulletin, it is approved and can no longer change, or it
+            is being rendered already.
         BulletinTooLong: a language does not fit the slot.
         NoVoiceError: a language that no engine speaks here and that has no recording.
     """
+    lease = Lease(db, f"render:{bulletin_id}", process_name(), RENDER_LEASE_SECONDS)
+    if not await lease.acquire():
+        raise BulletinError(
+            f"bulletin {bulletin_id} is being rendered already; wait for it to finish"
+        )
+    try:
+        return await _render(db, deployment, settings, bulletin_id)
+    finally:
+        await lease.release()
+
+
+async def _render(
+    db: Database, deployment: Deployment, settings: Settings, bulletin_id: int
+) -> list[RenderedLanguage]:
     async with db.session() as session:
         bulletin = await editable(session, bulletin_id)
         station = deployment.stations[bulletin.station.code]

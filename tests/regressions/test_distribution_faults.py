@@ -75,3 +75,40 @@ def test_public_url_follows_the_port_unless_set() -> None:
         Settings(_env_file=None, public_url="https://helpdesk.example.org").public_url  # type: ignore[call-arg]
         == "https://helpdesk.example.org"
     )
+
+
+async def test_two_renders_of_one_bulletin_at_once_refuse_the_second(
+    sqlite_services: Services,
+) -> None:
+    import asyncio
+
+    from core import rendering
+
+    services = sqlite_services
+    await make_report(services, summary={"ne": "गजुरीमा पानी आयो।"})
+    async with services.db.session() as session:
+        config = services.deployment.stations["radio-dhading"]
+        composed = await bulletins.compose(
+            session,
+            services.deployment,
+            "radio-dhading",
+            bulletins.air_time(config, date(2026, 12, 4)),
+        )
+    render = rendering.render(
+        services.db, services.deployment, services.settings, composed.bulletin.id
+    )
+    again = rendering.render(
+        services.db, services.deployment, services.settings, composed.bulletin.id
+    )
+
+    first, second = await asyncio.gather(render, again, return_exceptions=True)
+
+    outcomes = sorted([type(first).__name__, type(second).__name__])
+    assert outcomes == ["BulletinError", "list"], (first, second)
+    refused = first if isinstance(first, Exception) else second
+    assert "being rendered already" in str(refused)
+    async with services.db.session() as session:
+        approved = await bulletins.approve(
+            session, composed.bulletin.id, media_dir=services.settings.resolved_media_dir
+        )
+    assert approved.status == "approved"  # the files on disk are whole
