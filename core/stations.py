@@ -40,6 +40,9 @@ router = APIRouter(prefix="/stations", tags=["stations"])
 STATION_CODE = re.compile(r"[a-z0-9-]{1,64}")
 LANGUAGE_CODE = re.compile(r"[a-z]{2,3}")
 AIR_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+# One byte range of RFC 9110 (section 14.1.2): first-last, first- or -suffix, in ASCII
+# digits only (\d would let other scripts' digits through).
+BYTE_RANGE = re.compile(r"([0-9]+)-([0-9]*)|-[0-9]+")
 RSS_TYPE = "application/rss+xml; charset=utf-8"
 # Compared against when a station has no token yet, so refusing it takes as long as
 # refusing a wrong token.
@@ -167,7 +170,50 @@ async def _audio(request: Request, code: str, language: str, day: str | None) ->
             "Cache-Control": "private, no-cache",
         },
         on_sent=lambda status, sent: _record(services, download, status, sent),
+        ignore_range=_ignores_range(request, code),
     )
+
+
+def _ignores_range(request: Request, code: str) -> bool:
+    """Whether the request's ``Range`` is to be ignored, and the whole file sent with 200.
+
+    RFC 9110 (section 14.2) has a server ignore a Range it cannot parse or that is
+    invalid; Starlette answers those 400, on which podcast clients stall, retrying the
+    same header. A valid range still gets 206, and one past the end 416.
+    """
+    asked = request.headers.get("range")
+    if asked is None or not _malformed_range(asked):
+        return False
+    client = request.client.host if request.client else "?"
+    logger.warning(
+        "station %s: malformed Range %r from %s ignored; the whole file is sent",
+        code,
+        asked[:100],
+        client,
+    )
+    return True
+
+
+def _malformed_range(header: str) -> bool:
+    """Whether a ``Range`` header is one RFC 9110 has a server ignore: another unit than
+    bytes, no range, a range that does not parse, or one that ends before it starts.
+
+    A range past the end of the file is not malformed: it is unsatisfiable (416).
+    """
+    unit, equals, ranges = header.partition("=")
+    if not equals or unit.strip().lower() != "bytes":
+        return True
+    # Empty list elements are allowed and skipped (RFC 9110 section 5.6.1).
+    specs = [spec.strip() for spec in ranges.split(",") if spec.strip()]
+    return not specs or not all(_valid_byte_range(spec) for spec in specs)
+
+
+def _valid_byte_range(spec: str) -> bool:
+    match = BYTE_RANGE.fullmatch(spec)
+    if match is None:
+        return False
+    first, last = match.groups()
+    return first is None or not last or int(last) >= int(first)
 
 
 async def _find(
@@ -202,7 +248,8 @@ def content_disposition(station: StationConfig, language: str, air_date: date) -
 
 
 class _LoggedFileResponse(FileResponse):
-    """Starlette's file response (Range, HEAD, 416), which logs what it really sent.
+    """Starlette's file response (Range, HEAD, 416), which logs what it really sent,
+    and can be told to ignore a malformed Range (see :func:`_ignores_range`).
 
     ``bytes_sent`` counts the body the server accepted before the client hung up; the
     server still held some of it in its buffers, so a cut download may have delivered a
@@ -210,10 +257,16 @@ class _LoggedFileResponse(FileResponse):
     """
 
     def __init__(
-        self, path: Path, *, on_sent: Callable[[int, int], Awaitable[None]], **kwargs: Any
+        self,
+        path: Path,
+        *,
+        on_sent: Callable[[int, int], Awaitable[None]],
+        ignore_range: bool = False,
+        **kwargs: Any,
     ) -> None:
         super().__init__(path, **kwargs)
         self._on_sent = on_sent
+        self._ignore_range = ignore_range
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         status, sent, gone = 0, 0, False
@@ -235,12 +288,22 @@ class _LoggedFileResponse(FileResponse):
             elif message["type"] == "http.response.pathsend":
                 sent += Path(message["path"]).stat().st_size
 
+        if self._ignore_range:
+            scope = _without_range(scope)
         try:
             await super().__call__(scope, watching, counting)
         finally:
             # Logged even when the client hangs up half-way: that is what the log is for.
             with anyio.CancelScope(shield=True):
                 await self._on_sent(status or 500, sent)
+
+
+def _without_range(scope: Scope) -> Scope:
+    """The request as Starlette's file response is to see it: without its Range (and
+    If-Range, which means nothing without one)."""
+    dropped = (b"range", b"if-range")
+    headers = [(name, value) for name, value in scope["headers"] if name.lower() not in dropped]
+    return {**scope, "headers": headers}
 
 
 def _download(request: Request, station_id: int, language: str) -> dict[str, Any]:
