@@ -143,6 +143,13 @@ async def compose(
             )
     await session.flush()
     await session.refresh(bulletin, ["items", "station"])
+    if only is None:
+        # Good news goes on air unattended too: a scheduled build takes the resolved
+        # issues no bulletin of the station has carried yet. (The desk picks its own.)
+        fresh = await candidates(session, station_code)
+        issue_ids = [issue.id for issue in fresh.issues]
+        composed.warnings += await include(session, deployment, bulletin.id, issue_ids=issue_ids)
+        await session.refresh(bulletin, ["items"])
     logger.info(
         "bulletin %s composed for %s on %s: %d reports",
         bulletin.id,

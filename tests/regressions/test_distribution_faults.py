@@ -112,3 +112,42 @@ async def test_two_renders_of_one_bulletin_at_once_refuse_the_second(
             session, composed.bulletin.id, media_dir=services.settings.resolved_media_dir
         )
     assert approved.status == "approved"  # the files on disk are whole
+
+
+async def test_a_scheduled_compose_carries_resolved_issues_once(sqlite_services: Services) -> None:
+    from core.db import utcnow
+    from core.models import Community, Issue
+
+    services = sqlite_services
+    async with services.db.session() as session:
+        ward = await session.scalar(select(Community).where(Community.code == "dhading-gajuri-3"))
+        assert ward is not None
+        session.add(
+            Issue(
+                reference="IS-2026-0001",
+                title="Tap",
+                community_id=ward.id,
+                status="resolved",
+                outcome={"ne": "गजुरीको धारा मर्मत भयो।"},
+                resolved_at=utcnow(),
+            )
+        )
+    config = services.deployment.stations["radio-dhading"]
+
+    async with services.db.session() as session:
+        first = await bulletins.compose(
+            session,
+            services.deployment,
+            "radio-dhading",
+            bulletins.air_time(config, date(2026, 12, 4)),
+        )
+        second = await bulletins.compose(
+            session,
+            services.deployment,
+            "radio-dhading",
+            bulletins.air_time(config, date(2026, 12, 11)),
+        )
+
+    kinds = [item.kind for item in bulletins.script(first.bulletin, "ne")]
+    assert kinds == ["intro", "resolved_issue", "outro"]
+    assert "resolved_issue" not in [i.kind for i in bulletins.script(second.bulletin, "ne")]
