@@ -41,6 +41,7 @@ class Settings(BaseSettings):
 
     web_host: str = "127.0.0.1"
     web_port: int = 8000
+    trusted_proxies: str = ""
 
     telegram_token: SecretStr | None = None
     telegram_bot_username: str | None = None

@@ -97,4 +97,8 @@ def serve() -> None:
         host=settings.web_host,
         port=settings.web_port,
         log_level=settings.log_level.lower(),
+        # X-Forwarded-For is believed only from the proxies named: uvicorn's default
+        # trusts any local client, which could then dodge the sign-in throttle.
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=settings.trusted_proxies or None,
     )
