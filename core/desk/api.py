@@ -13,7 +13,7 @@ listed without its summary. Issues come with their status, authority, dates and 
 import hashlib
 import logging
 import secrets
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -37,7 +37,23 @@ router = APIRouter(prefix="/api/v1", tags=["partner API"])
 # as much about whether a partner still uses its token.
 USED_EVERY = timedelta(minutes=5)
 MAX_PAGE = 500
+# Far beyond any listing we will hold, and far inside the 64-bit integers SQLite and
+# PostgreSQL take: a larger offset overflowed in the driver and answered 500.
+MAX_OFFSET = 1_000_000_000
 T = TypeVar("T")
+
+Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"at most {MAX_PAGE} a page")]
+Offset = Annotated[
+    int, Query(ge=0, le=MAX_OFFSET, description=f"how many to skip, at most {MAX_OFFSET:,}")
+]
+Since = Annotated[
+    datetime | None,
+    Query(
+        description="sent at or after this: a date (`2026-12-03`, from the start of that day "
+        "in UTC), or a time (`2026-12-03T19:56:00`), read as UTC unless it carries a zone "
+        "(`2026-12-03T19:56:00+05:45`)"
+    ),
+]
 
 _bearer = HTTPBearer(
     auto_error=False,
@@ -227,9 +243,9 @@ async def reports(
     partner: Partner,
     status: str | None = None,
     community: Annotated[str | None, Query(description="a community code")] = None,
-    since: Annotated[datetime | None, Query(description="sent at or after this")] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    since: Since = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
 ) -> Page[ReportOut]:
     """Reports, newest first, optionally of one status or community."""
     services: Services = request.app.state.services
@@ -241,7 +257,7 @@ async def reports(
         if community:
             query = query.where(Report.community_id.in_(_ids_of(codes, community)))
         if since:
-            query = query.where(Report.submitted_at >= since)
+            query = query.where(Report.submitted_at >= as_utc(since))
         total = await _count(session, query)
         rows = (
             await session.scalars(
@@ -275,8 +291,8 @@ async def issues(
     partner: Partner,
     status: str | None = None,
     community: Annotated[str | None, Query(description="a community code")] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Limit = 100,
+    offset: Offset = 0,
 ) -> Page[IssueOut]:
     """Issues, most recently changed first, optionally of one status or community."""
     services: Services = request.app.state.services
@@ -321,6 +337,14 @@ async def figures_of(
         timezone=figures.programme_timezone(deployment),
         rows=figures.records(counted),
     )
+
+
+def as_utc(moment: datetime) -> datetime:
+    """``moment`` in UTC; one without a zone (a date parses as its midnight) is taken as
+    UTC, since the columns refuse naive values."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
 
 
 def _months(deployment: Any, first: str | None, last: str | None) -> list[str]:
