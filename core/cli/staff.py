@@ -11,7 +11,14 @@ import typer
 from sqlalchemy import select
 
 from core.cli.common import fail, run
-from core.desk.auth import ROLES, AccessError, check_password_rules, create_user, disable_user
+from core.desk.auth import (
+    ROLES,
+    USERNAME_RULE,
+    AccessError,
+    check_password_rules,
+    create_user,
+    disable_user,
+)
 from core.models import StaffUser
 from core.services import Services
 
@@ -20,7 +27,9 @@ staff_app = typer.Typer(help="Staff accounts of the desk.", no_args_is_help=True
 
 @staff_app.command("add")
 def staff_add(
-    username: Annotated[str, typer.Option(help="What they sign in with, e.g. asha")],
+    username: Annotated[
+        str, typer.Option(help=f"What they sign in with, e.g. asha: {USERNAME_RULE}")
+    ],
     name: Annotated[str, typer.Option(help="Their full name, shown on the desk")],
     role: Annotated[str, typer.Option(help=f"One of: {', '.join(ROLES)}")] = "editor",
     password_stdin: Annotated[

@@ -19,6 +19,7 @@ tells nobody which usernames are real), and so is a client address that keeps fa
 import hashlib
 import hmac
 import logging
+import re
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -52,6 +53,10 @@ ATTEMPTS_KEPT = timedelta(days=90)
 # Higher than one person's limit: an office may share one address behind its router.
 MAX_FAILURES_PER_CLIENT = 20
 MIN_PASSWORD_LENGTH = 10
+# A username is one segment of the desk's paths (/desk/staff/NAME/disable) and a word on
+# the command line: "/", "?", "#" or a space in it broke the staff page's Disable form.
+USERNAME_PATTERN = re.compile(r"[a-z0-9._-]{2,64}")
+USERNAME_RULE = "2 to 64 letters, digits, '.', '_' or '-' (no spaces or other signs)"
 
 _hasher = PasswordHasher()
 # Verified against when the username is unknown, so both cases take as long.
@@ -87,6 +92,18 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
+def normal_username(username: str) -> str:
+    """``username`` as accounts store it (trimmed, lowercase) once it is checked.
+
+    Raises:
+        AccessError: it is outside :data:`USERNAME_PATTERN`.
+    """
+    normal = username.strip().lower()
+    if not USERNAME_PATTERN.fullmatch(normal):
+        raise AccessError(f"a username is {USERNAME_RULE}, not '{username}'")
+    return normal
+
+
 def check_password_rules(password: str) -> None:
     """Raise :class:`AccessError` when ``password`` is too weak to accept."""
     if len(password) < MIN_PASSWORD_LENGTH:
@@ -99,13 +116,14 @@ async def create_user(
     """Add a staff account.
 
     Raises:
-        AccessError: unknown role, taken username, empty name or a weak password.
+        AccessError: unknown role, a username outside :data:`USERNAME_PATTERN` or taken,
+            an empty name or a weak password.
     """
-    username = username.strip().lower()
     if role not in ROLES:
         raise AccessError(f"role is one of {', '.join(ROLES)}, not '{role}'")
-    if not username or not name.strip():
+    if not username.strip() or not name.strip():
         raise AccessError("a staff account needs a username and a name")
+    username = normal_username(username)
     check_password_rules(password)
     if await session.scalar(select(StaffUser).where(StaffUser.username == username)):
         raise AccessError(f"the username '{username}' is taken")

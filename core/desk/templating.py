@@ -2,11 +2,13 @@
 
 Every template gets ``user`` (the signed-in :class:`core.models.StaffUser`, or None),
 ``csrf_token()`` for its forms, ``can(role)`` to show only what the user may do, and
-``nav``: the sections of the desk, for ``base.html``'s navigation.
+``nav``: the sections of the desk, for ``base.html``'s navigation. The ``path_part``
+filter quotes a value for one segment of a URL's path.
 """
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
@@ -27,6 +29,18 @@ NAV: list[tuple[str, str, str]] = [
 ]
 
 templates = Jinja2Templates(directory=TEMPLATES_DIR)
+
+
+def path_part(value: object) -> str:
+    """``value`` quoted as one segment of a URL's path, ``/`` included.
+
+    Jinja's own ``urlencode`` leaves ``/`` as it is, so a username or reference holding
+    one would still split the path and reach another route.
+    """
+    return quote(str(value), safe="")
+
+
+templates.env.filters["path_part"] = path_part
 
 
 def render(
