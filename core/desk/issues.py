@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import audit, issues, review
 from core.desk.auth import Editor, Viewer
+from core.desk.params import RowId
 from core.desk.templating import render
 from core.errors import HelpdeskError
 from core.models import Community, Issue, Report, StaffUser
@@ -78,7 +79,7 @@ async def issue_create(
 
 
 @router.get("/desk/issues/{issue_id}")
-async def issue_page(request: Request, user: Viewer, issue_id: int) -> Response:
+async def issue_page(request: Request, user: Viewer, issue_id: RowId) -> Response:
     """One issue: its reports, its status and what may come next, its history."""
     return await _issue_page(request, issue_id)
 
@@ -120,7 +121,7 @@ async def _issue_context(
 
 
 @router.post("/desk/issues/{issue_id}/status")
-async def issue_status(request: Request, user: Editor, issue_id: int) -> Response:
+async def issue_status(request: Request, user: Editor, issue_id: RowId) -> Response:
     """Move the issue on; the CFAs of its reports are told in their language."""
     services: Services = request.app.state.services
     form = await request.form()

@@ -24,6 +24,7 @@ from bot.prompts import text_of
 from bot.surveys import MEDIA_TYPES, QuestionType
 from core import audit, issues, review
 from core.desk.auth import Editor, Viewer
+from core.desk.params import RowId
 from core.desk.templating import render
 from core.errors import HelpdeskError
 from core.i18n import translator
@@ -236,7 +237,7 @@ async def attach(
     title: Annotated[str, Form()] = "",
     authority: Annotated[str, Form()] = "",
 ) -> Response:
-    """Attach to an open issue, or to a new one when a title is given."""
+    """Attach to the chosen open issue, or to a new one when a title is given."""
 
     async def act(session: AsyncSession, services: Services, report: Report) -> None:
         target = await _issue_for(session, report, user, issue, title, authority)
@@ -253,6 +254,14 @@ async def _issue_for(
     title: str,
     authority: str,
 ) -> Issue:
+    # An issue named but not found is said so, before a title can make a new one: an
+    # editor who mistyped a reference meant an existing issue, not a new one.
+    chosen = reference.strip()
+    found = (
+        await session.scalar(select(Issue).where(Issue.reference == chosen)) if chosen else None
+    )
+    if chosen and found is None:
+        raise issues.IssueError(f"there is no issue {chosen}; choose one from the list")
     if title.strip():
         return await issues.create(
             session,
@@ -262,7 +271,6 @@ async def _issue_for(
             category=report.category,
             authority=authority,
         )
-    found = await session.scalar(select(Issue).where(Issue.reference == reference.strip()))
     if found is None:
         raise issues.IssueError("choose an issue, or give a title for a new one")
     return found
@@ -316,7 +324,7 @@ def _wake_outbox(request: Request) -> None:
 
 
 @router.get("/desk/media/{media_id}")
-async def media_file(request: Request, user: Editor, media_id: int) -> Response:
+async def media_file(request: Request, user: Editor, media_id: RowId) -> Response:
     """A report's photo or voice note, from the media folder and nowhere else."""
     services: Services = request.app.state.services
     async with services.db.session() as session:
