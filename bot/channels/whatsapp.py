@@ -9,7 +9,14 @@ Update lifecycle::
 The webhook body is cut into one body per message before it is recorded, so each
 ``wamid`` is entered (and processed) exactly once whatever Meta batches together; the
 database's unique key decides between two identical deliveries. Parsing into pywa's
-types and the conversation step happen in the background.
+types and the conversation step happen in the background, and a failure there is
+logged with the wamid (the row stays for the replay at the next start).
+
+Cutting checks the body's shape first, all of it, so a body of the wrong shape is
+refused whole (400) before anything is recorded. A timestamp that cannot be read is not
+a reason to refuse: the message is taken at the time it was received, with a warning,
+as refusing it would also refuse the good messages batched with it, every time Meta
+retries.
 
 Status entries (sent, delivered, read, failed) are applied at once, in the webhook's
 own transaction: they are one conditional UPDATE each (see
@@ -55,6 +62,7 @@ from bot.engine import Engine
 from bot.media import save_media
 from bot.messages import Button, Incoming, Kind, MediaFile, Reply
 from bot.prompts import N_
+from core.errors import HelpdeskError
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +74,25 @@ LIST_ROWS, ROW_TITLE = 10, 24
 LIST_BUTTON = N_("Choose")
 
 _key: ContextVar[str] = ContextVar("whatsapp_update_key")
+
+# One status list and one single-message body per change, as accept() records them.
+_Piece = tuple[dict[str, Any] | None, list[dict[str, Any]]]
+
+
+class MalformedWebhook(HelpdeskError, ValueError):
+    """A webhook body that is not in the shape of Meta's: where in it, and what was found.
+
+    A ValueError too, the error the web layer answers with 400.
+
+    Args:
+        where: the place in the body, as a path such as ``entry[0].changes[1].value``.
+        problem: what was found there and what was expected.
+    """
+
+    def __init__(self, where: str, problem: str) -> None:
+        self.where = where
+        self.problem = problem
+        super().__init__(f"{where}: {problem}")
 
 
 class WhatsAppChannel:
@@ -109,14 +136,15 @@ class WhatsAppChannel:
             How many messages were new (redeliveries are dropped).
 
         Raises:
-            ValueError: the body is not a WhatsApp Business webhook.
+            ValueError: the body is not a WhatsApp Business webhook (not JSON, another
+                object); :class:`MalformedWebhook` when its shape is wrong.
         """
         payload = json.loads(body)
         if not isinstance(payload, dict) or payload.get("object") != "whatsapp_business_account":
             raise ValueError("not a whatsapp_business_account webhook")
 
         fresh = 0
-        for single, statuses in _split(payload):
+        for single, statuses in _split(payload, received=datetime.now(UTC)):
             async with self.engine.db.session() as session:
                 for status in statuses:
                     await apply_status(session, status)
@@ -128,13 +156,13 @@ class WhatsAppChannel:
                 logger.info("whatsapp message %s redelivered; already recorded, dropped", key)
                 continue
             fresh += 1
-            self._spawn(self._feed(key, single))
+            self._spawn(f"message {key}", self._feed(key, single))
         return fresh
 
     def start(self) -> None:
         """Replay what a crash interrupted, in the background so the service's start
         (and the webhook) never waits on the Graph API."""
-        self._spawn(self._replay())
+        self._spawn("replay", self._replay())
 
     async def _replay(self) -> None:
         replayed = await self.replay_unprocessed()
@@ -151,7 +179,10 @@ class WhatsAppChannel:
             logger.warning(
                 "replaying whatsapp message %s interrupted before it was processed", row.update_key
             )
-            await self._feed(row.update_key, row.payload)
+            # One message failing again must not keep the others from their replay.
+            await _logging_failure(
+                f"message {row.update_key}", self._feed(row.update_key, row.payload)
+            )
         return len(pending)
 
     async def _feed(self, key: str, single: dict[str, Any]) -> None:
@@ -183,7 +214,8 @@ class WhatsAppChannel:
             message.get("type"),
         )
         incoming = Incoming(Kind.UNSUPPORTED, what=str(message.get("type")))
-        sent_at = datetime.fromtimestamp(int(message.get("timestamp") or 0), UTC)
+        # Rows recorded before timestamps were checked may still carry an unreadable one.
+        sent_at = _time_of(message.get("timestamp")) or datetime.now(UTC)
         token = _key.set(key)
         try:
             await self._converse(str(message["from"]), incoming, sent_at)
@@ -339,10 +371,26 @@ class WhatsAppChannel:
         if self.http is not None:
             await self.http.aclose()
 
-    def _spawn(self, work: Awaitable[None]) -> None:
-        task = asyncio.ensure_future(work)
+    def _spawn(self, what: str, work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(_logging_failure(what, work))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+async def _logging_failure(what: str, work: Awaitable[None]) -> None:
+    """Await background work and log its failure with what it was (a wamid): nothing
+    else awaits the task, and asyncio would only report it when it is collected, as
+    "Task exception was never retrieved", with no wamid."""
+    started = time.perf_counter()
+    try:
+        await work
+    except Exception:
+        logger.exception(
+            "whatsapp %s failed in the background after %.1f ms; "
+            "a message it left unprocessed is replayed at the next start",
+            what,
+            (time.perf_counter() - started) * 1000,
+        )
 
 
 def _row(button: Button) -> SectionRow:
@@ -353,16 +401,113 @@ def _row(button: Button) -> SectionRow:
     return SectionRow(title=title, callback_data=button.data, description=button.label[:72])
 
 
-def _split(payload: dict[str, Any]) -> list[tuple[dict[str, Any] | None, list[dict[str, Any]]]]:
-    """Each change's statuses, and one webhook body per message with its sender's contact."""
-    pieces: list[tuple[dict[str, Any] | None, list[dict[str, Any]]]] = []
-    for entry in payload.get("entry") or []:
-        for change in entry.get("changes") or []:
-            value = change.get("value") or {}
-            pieces.append((None, list(value.get("statuses") or [])))
-            for message in value.get("messages") or []:
+def _split(payload: dict[str, Any], received: datetime) -> list[_Piece]:
+    """Each change's statuses, and one webhook body per message with its sender's contact.
+
+    The whole body is checked before anything is cut, so a fault anywhere refuses all of
+    it and nothing of it is recorded. An unreadable timestamp is replaced by
+    ``received``, with a warning.
+
+    Raises:
+        MalformedWebhook: where the body's shape is not Meta's.
+    """
+    pieces: list[_Piece] = []
+    for e, entry in enumerate(_objects(payload, "entry", "entry")):
+        for c, change in enumerate(_objects(entry, "changes", f"entry[{e}].changes")):
+            where = f"entry[{e}].changes[{c}].value"
+            value = _checked_value(change.get("value"), where)
+            statuses = _checked_statuses(value, f"{where}.statuses", received)
+            pieces.append((None, statuses))
+            change = {**change, "value": value}
+            for message in _checked_messages(value, f"{where}.messages", received):
                 pieces.append((_single(payload, entry, change, message), []))
     return pieces
+
+
+def _checked_value(value: Any, where: str) -> dict[str, Any]:
+    """A change's value, its metadata and contacts checked; missing is empty."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise MalformedWebhook(where, f"is {_kind(value)}, not an object")
+    metadata = value.get("metadata")
+    if metadata is not None and not isinstance(metadata, dict):
+        raise MalformedWebhook(f"{where}.metadata", f"is {_kind(metadata)}, not an object")
+    _objects(value, "contacts", f"{where}.contacts")
+    return value
+
+
+def _checked_messages(
+    value: dict[str, Any], where: str, received: datetime
+) -> list[dict[str, Any]]:
+    messages = _objects(value, "messages", where)
+    for n, message in enumerate(messages):
+        wamid = message.get("id")
+        # The wamid is the ledger's key: without one a message cannot be entered once.
+        if not isinstance(wamid, str) or not wamid:
+            raise MalformedWebhook(f"{where}[{n}].id", f"is {_kind(wamid)}, not a wamid")
+    return [_readable_time(m, f"{where}[{n}]", received) for n, m in enumerate(messages)]
+
+
+def _checked_statuses(
+    value: dict[str, Any], where: str, received: datetime
+) -> list[dict[str, Any]]:
+    statuses = _objects(value, "statuses", where)
+    for n, status in enumerate(statuses):
+        for e, error in enumerate(_objects(status, "errors", f"{where}[{n}].errors")):
+            data = error.get("error_data")
+            if data is not None and not isinstance(data, dict):
+                place = f"{where}[{n}].errors[{e}].error_data"
+                raise MalformedWebhook(place, f"is {_kind(data)}, not an object")
+    return [_readable_time(s, f"{where}[{n}]", received) for n, s in enumerate(statuses)]
+
+
+def _objects(container: dict[str, Any], key: str, where: str) -> list[dict[str, Any]]:
+    """The list of objects under ``key``; missing or null is empty, as Meta leaves out
+    what a webhook does not carry."""
+    found = container.get(key)
+    if found is None:
+        return []
+    if not isinstance(found, list):
+        raise MalformedWebhook(where, f"is {_kind(found)}, not a list")
+    for n, item in enumerate(found):
+        if not isinstance(item, dict):
+            raise MalformedWebhook(f"{where}[{n}]", f"is {_kind(item)}, not an object")
+    return found
+
+
+def _readable_time(item: dict[str, Any], where: str, received: datetime) -> dict[str, Any]:
+    """``item`` (a message or a status), with ``received`` for a timestamp that cannot be
+    read: the webhook is answered 200, so what it carries is kept, not refused."""
+    stamp = item.get("timestamp")
+    if _time_of(stamp) is not None:
+        return item
+    logger.warning(
+        "whatsapp %s %s at %s: unusable timestamp %r; taken as received at %s",
+        "status for" if "status" in item else "message",
+        item.get("id"),
+        where,
+        stamp,
+        received.isoformat(),
+    )
+    return {**item, "timestamp": str(int(received.timestamp()))}
+
+
+def _time_of(stamp: Any) -> datetime | None:
+    """A webhook timestamp as a time, or None; read as pywa reads it (``int()`` of it
+    as seconds), so what passes here also passes there."""
+    try:
+        return datetime.fromtimestamp(int(stamp), UTC)
+    except (TypeError, ValueError, OverflowError, OSError):
+        return None
+
+
+def _kind(found: Any) -> str:
+    """What was found instead, for an error message: a JSON type's name, or missing."""
+    names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}
+    if found is None:
+        return "missing"
+    return names.get(type(found), "a number")
 
 
 def _single(
