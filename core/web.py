@@ -114,7 +114,31 @@ def create_app(
     app.add_api_route(WHATSAPP_PATH, _whatsapp_webhook, methods=["POST"])
     app.include_router(stations_router)
     desk.install(app)
+    app.middleware("http")(_desk_headers)
     return app
+
+
+# The desk's pages carry CFAs' names and answers: no cache keeps them, no other site
+# frames them, and no file is taken for what it is not.
+DESK_HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    # Styles are inline in the templates; no page runs a script.
+    "Content-Security-Policy": (
+        "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+        "script-src 'none'; frame-ancestors 'none'"
+    ),
+}
+
+
+async def _desk_headers(request: Request, call_next: Any) -> Any:
+    response = await call_next(request)
+    if request.url.path.startswith("/desk"):
+        for name, value in DESK_HEADERS.items():
+            response.headers.setdefault(name, value)
+    return response
 
 
 def _telegram_channel(settings: Settings, services: Services) -> TelegramChannel:

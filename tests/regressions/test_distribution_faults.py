@@ -151,3 +151,22 @@ async def test_a_scheduled_compose_carries_resolved_issues_once(sqlite_services:
     kinds = [item.kind for item in bulletins.script(first.bulletin, "ne")]
     assert kinds == ["intro", "resolved_issue", "outro"]
     assert "resolved_issue" not in [i.kind for i in bulletins.script(second.bulletin, "ne")]
+
+
+async def test_desk_pages_are_not_cached_framed_or_sniffed(sqlite_services: Services) -> None:
+    import httpx
+
+    from core.web import create_app
+
+    app = create_app(sqlite_services.settings, sqlite_services)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://desk") as client:
+            login = await client.get("/desk/login")
+            health = await client.get("/healthz")
+
+    assert login.headers["cache-control"] == "no-store"
+    assert login.headers["x-frame-options"] == "DENY"
+    assert login.headers["x-content-type-options"] == "nosniff"
+    assert "script-src 'none'" in login.headers["content-security-policy"]
+    assert "x-frame-options" not in health.headers
