@@ -121,15 +121,28 @@ async def _worker(services: Services) -> AsyncIterator[OutboxWorker]:
 
 
 def _senders(services: Services) -> dict[str, Sender]:
+    """A sender for each configured channel; rows of other channels stay queued."""
     settings = services.settings
-    if settings.telegram_token is None:
-        fail("no channel to deliver through: set HELPDESK_TELEGRAM_TOKEN")
+    senders: dict[str, Sender] = {}
+    if settings.telegram_token is not None:
+        from bot.channels.telegram import create_bot
+        from bot.channels.telegram_delivery import CHANNEL, TelegramSender
 
-    from bot.channels.telegram import create_bot
-    from bot.channels.telegram_delivery import CHANNEL, TelegramSender
+        bot = create_bot(settings.telegram_token.get_secret_value(), settings.telegram_api_base)
+        senders[CHANNEL] = TelegramSender(bot)
+    if settings.whatsapp_enabled:
+        from bot.channels.whatsapp_delivery import CHANNEL as WHATSAPP
+        from bot.channels.whatsapp_delivery import WhatsAppSender
+        from core.web import whatsapp_channel
 
-    bot = create_bot(settings.telegram_token.get_secret_value(), settings.telegram_api_base)
-    return {CHANNEL: TelegramSender(bot)}
+        channel = whatsapp_channel(settings, services)
+        senders[WHATSAPP] = WhatsAppSender(channel.wa, services.db, settings)
+    if not senders:
+        fail(
+            "no channel to deliver through: set HELPDESK_TELEGRAM_TOKEN, or the "
+            "HELPDESK_WHATSAPP_* settings (see the README)"
+        )
+    return senders
 
 
 async def _deliver_when_free(worker: OutboxWorker, *, wait: bool) -> DeliveryStats:
