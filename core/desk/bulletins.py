@@ -2,10 +2,15 @@
 render it in the background, listen to it, approve it.
 
 Editors change bulletins; viewers read them and listen (a script holds editors'
-summaries only, never a CFA's words or name). Every change is a form with the session's
-CSRF token, checked by :func:`core.desk.auth.require_user`. What happened to a bulletin
-(composed, with what was left out; rendered or why not; approved) is kept in the audit
-trail, so the page still says it after a restart.
+summaries only, never a CFA's words or name). A sensitive report's summary is for
+editors alone, as on its report page: viewers see a placeholder for its item, and get no
+audio of a bulletin that reads one out, since the audio speaks it.
+
+Every change is a form with the session's CSRF token, checked by
+:func:`core.desk.auth.require_user`; a form filled in wrongly shows the page again with
+what was wrong. What happened to a bulletin (composed, with what was left out; rendered
+or why not; approved) is kept in the audit trail, so the page still says it after a
+restart.
 
 Rendering takes seconds to minutes, so it runs as a task of the web process; the page
 shows "rendering…" and reloads itself until the task is done. Approval calls
@@ -16,7 +21,7 @@ bulletin when it airs (:func:`core.issues.tell_airing`), in one transaction.
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Annotated, Any
@@ -28,10 +33,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import audit, bulletins, issues, rendering
 from core.bulletins import BulletinError
-from core.desk.auth import Editor, Viewer, has_role
+from core.desk.auth import Editor, Forbidden, Viewer, has_role
+from core.desk.params import MAX_ID, RowId
 from core.desk.templating import render
 from core.errors import HelpdeskError
-from core.models import AuditEntry, Bulletin, BulletinFile, StaffUser
+from core.models import AuditEntry, Bulletin, BulletinFile, BulletinItem, Report, StaffUser
 from core.services import Services
 
 logger = logging.getLogger(__name__)
@@ -42,6 +48,10 @@ router = APIRouter(prefix="/desk/bulletins", include_in_schema=False)
 AUDIO_TYPES = {"mp3": "audio/mpeg", "opus": "audio/ogg", "ogg": "audio/ogg", "wav": "audio/wav"}
 # How often the page reloads itself while a render runs.
 REFRESH_SECONDS = 3
+
+
+class FormError(HelpdeskError):
+    """A bulletin form was filled in wrongly (not a number, not a date, left empty)."""
 
 
 @dataclass
@@ -104,7 +114,7 @@ async def new_form(request: Request, user: Editor, station: str) -> Response:
 
 
 @router.get("/{bulletin_id}")
-async def page(request: Request, user: Viewer, bulletin_id: int) -> Response:
+async def page(request: Request, user: Viewer, bulletin_id: RowId) -> Response:
     """A bulletin: its script per language, its audio, what can be done with it."""
     return await _page(request, bulletin_id)
 
@@ -137,8 +147,10 @@ async def _page_context(
     editable = bulletin.status in ("draft", "rendered")
     job = renders(request).get(bulletin.id)
     user: StaffUser | None = getattr(request.state, "user", None)
-    may_pick = editable and user is not None and has_role(user, "editor")
+    is_editor = user is not None and has_role(user, "editor")
+    may_pick = editable and is_editor
     found = await bulletins.candidates(session, station.code) if may_pick else None
+    withheld = set() if is_editor else await _sensitive_items(session, bulletin.items)
     return {
         "bulletin": bulletin,
         "station": station,
@@ -150,7 +162,28 @@ async def _page_context(
         "refresh": REFRESH_SECONDS,
         "editable": editable,
         "candidates": found,
+        "withheld": withheld,
     }
+
+
+async def _sensitive_items(session: AsyncSession, items: Iterable[BulletinItem]) -> set[int]:
+    """The ids of the items that read out a sensitive report's summary.
+
+    Asked of the report each time rather than kept on the item: an editor may flag a
+    report sensitive after it went into a bulletin.
+    """
+    of_reports = [item for item in items if item.report_id is not None]
+    if not of_reports:
+        return set()
+    sensitive = set(
+        await session.scalars(
+            select(Report.id).where(
+                Report.id.in_({item.report_id for item in of_reports}),
+                Report.sensitive.is_(True),
+            )
+        )
+    )
+    return {item.id for item in of_reports if item.report_id in sensitive}
 
 
 def _last_render(history: list[AuditEntry]) -> AuditEntry | None:
@@ -164,7 +197,7 @@ def _last_render(history: list[AuditEntry]) -> AuditEntry | None:
 
 
 @router.get("/{bulletin_id}/render-status")
-async def render_status(request: Request, user: Viewer, bulletin_id: int) -> JSONResponse:
+async def render_status(request: Request, user: Viewer, bulletin_id: RowId) -> JSONResponse:
     """Whether a render runs, and the bulletin's status (for scripts and tests)."""
     services = _services(request)
     async with services.db.session() as session:
@@ -186,7 +219,7 @@ async def render_status(request: Request, user: Viewer, bulletin_id: int) -> JSO
 
 
 @router.get("/{bulletin_id}/audio/{file_id}")
-async def audio(request: Request, user: Viewer, bulletin_id: int, file_id: int) -> Response:
+async def audio(request: Request, user: Viewer, bulletin_id: RowId, file_id: RowId) -> Response:
     """One rendered file of the bulletin, for the page's player.
 
     Files are found by their record, never by a path from the request, and a recorded
@@ -199,8 +232,9 @@ async def audio(request: Request, user: Viewer, bulletin_id: int, file_id: int) 
                 BulletinFile.id == file_id, BulletinFile.bulletin_id == bulletin_id
             )
         )
-    if file is None:
-        raise HTTPException(404, f"bulletin {bulletin_id} has no file {file_id}")
+        if file is None:
+            raise HTTPException(404, f"bulletin {bulletin_id} has no file {file_id}")
+        await _refuse_sensitive_audio(session, user, bulletin_id)
 
     media = services.settings.resolved_media_dir.resolve()
     path = (media / file.path).resolve()
@@ -215,6 +249,27 @@ async def audio(request: Request, user: Viewer, bulletin_id: int, file_id: int) 
     return FileResponse(path, media_type=AUDIO_TYPES.get(file.format, "application/octet-stream"))
 
 
+async def _refuse_sensitive_audio(
+    session: AsyncSession, user: StaffUser, bulletin_id: int
+) -> None:
+    """Raise Forbidden when a viewer asks for audio that reads out a sensitive report.
+
+    The page hides the player from them already; this is for a link copied by hand.
+    """
+    if has_role(user, "editor"):
+        return
+    items = await session.scalars(
+        select(BulletinItem).where(BulletinItem.bulletin_id == bulletin_id)
+    )
+    if await _sensitive_items(session, items):
+        logger.warning(
+            "bulletin %s audio refused to viewer %s: it reads out a sensitive report",
+            bulletin_id,
+            user.username,
+        )
+        raise Forbidden(user, "editor")
+
+
 # Composing ----------------------------------------------------------------------------
 
 
@@ -222,65 +277,115 @@ async def audio(request: Request, user: Viewer, bulletin_id: int, file_id: int) 
 async def create(
     request: Request,
     user: Editor,
-    station: Annotated[str, Form()],
-    air_date: Annotated[date, Form()],
-    report: Annotated[list[int] | None, Form()] = None,
-    issue: Annotated[list[int] | None, Form()] = None,
+    station: Annotated[str, Form()] = "",
+    air_date: Annotated[str, Form()] = "",
+    report: Annotated[list[str] | None, Form()] = None,
+    issue: Annotated[list[str] | None, Form()] = None,
 ) -> Response:
     """Compose a station's bulletin of the picked reports and issues."""
     services = _services(request)
-    report, issue = report or [], issue or []
     config = services.deployment.stations.get(station)
     if config is None:
         raise HTTPException(404, f"no station {station}")
+    try:
+        day = _air_date(air_date)
+        report_ids, issue_ids = _ids(report, "a report"), _ids(issue, "an issue")
+    except FormError as mistake:
+        logger.info("bulletin for %s by %s refused: %s", station, user.username, mistake)
+        return await _new_form_again(request, station, air_date, str(mistake), 400)
+
     async with services.db.session() as session:
         try:
             composed = await bulletins.compose(
                 session,
                 services.deployment,
                 station,
-                bulletins.air_time(config, air_date),
+                bulletins.air_time(config, day),
                 only=(),
             )
             bulletin_id = composed.bulletin.id
             left_out = await bulletins.include(
-                session, services.deployment, bulletin_id, report_ids=report, issue_ids=issue
+                session,
+                services.deployment,
+                bulletin_id,
+                report_ids=report_ids,
+                issue_ids=issue_ids,
             )
         except BulletinError as refused:
             await session.rollback()
-            found = await bulletins.candidates(session, station)
-            context = {"station": config, "air_date": air_date, "candidates": found}
-            return render(request, "bulletins/new.html", {**context, "error": str(refused)}, 409)
+            return await _new_form_again(request, station, day, str(refused), 409)
         await _record(
             session,
             user,
             "composed",
             bulletin_id,
-            {"reports": len(report), "issues": len(issue)},
+            {"reports": len(report_ids), "issues": len(issue_ids)},
             composed.warnings + left_out,
         )
     logger.info("bulletin %s composed in the desk by %s", bulletin_id, user.username)
     return _back(bulletin_id)
 
 
+async def _new_form_again(
+    request: Request, station: str, air_date: date | str, error: str, status: int
+) -> Response:
+    """The picking form with what was wrong; a date that did not parse shows the next slot."""
+    services = _services(request)
+    config = services.deployment.stations[station]
+    shown = air_date if isinstance(air_date, date) else bulletins.next_air_date(config)
+    async with services.db.session() as session:
+        found = await bulletins.candidates(session, station)
+    context = {"station": config, "air_date": shown, "candidates": found, "error": error}
+    return render(request, "bulletins/new.html", context, status)
+
+
+def _air_date(value: str) -> date:
+    """The form's air date. Raises FormError when it is not YYYY-MM-DD."""
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        raise FormError(f"the air date is a date like 2026-12-11, not '{value}'") from None
+
+
+def _ids(values: list[str] | None, what: str) -> list[int]:
+    """The ticked ids of a form; raises FormError naming a value that is not one.
+
+    Browsers send only the ticked boxes' values, so a wrong value comes from a hand-made
+    request or an old page; it is refused whole rather than guessed at.
+    """
+    ids = []
+    for value in values or []:
+        value = value.strip()
+        if not value.isdecimal() or not 0 < int(value) <= MAX_ID:
+            raise FormError(f"'{value}' is not the number of {what}; reload the page")
+        ids.append(int(value))
+    return ids
+
+
 @router.post("/{bulletin_id}/include")
 async def include(
     request: Request,
     user: Editor,
-    bulletin_id: int,
-    report: Annotated[list[int] | None, Form()] = None,
-    issue: Annotated[list[int] | None, Form()] = None,
+    bulletin_id: RowId,
+    report: Annotated[list[str] | None, Form()] = None,
+    issue: Annotated[list[str] | None, Form()] = None,
 ) -> Response:
     """Add more validated reports or resolved issues to every language of the script."""
     services = _services(request)
-    report, issue = report or [], issue or []
+    try:
+        report_ids, issue_ids = _ids(report, "a report"), _ids(issue, "an issue")
+    except FormError as mistake:
+        return await _refused(request, user, bulletin_id, "include", mistake)
+    if not report_ids and not issue_ids:
+        nothing = FormError("tick at least one report or issue to add")
+        return await _refused(request, user, bulletin_id, "include", nothing)
 
     async def change(session: AsyncSession) -> list[str]:
         return await bulletins.include(
-            session, services.deployment, bulletin_id, report_ids=report, issue_ids=issue
+            session, services.deployment, bulletin_id, report_ids=report_ids, issue_ids=issue_ids
         )
 
-    detail = {"reports": len(report), "issues": len(issue)}
+    detail = {"reports": len(report_ids), "issues": len(issue_ids)}
     return await _change(request, user, bulletin_id, "included", detail, change)
 
 
@@ -291,10 +396,12 @@ async def include(
 async def edit(
     request: Request,
     user: Editor,
-    bulletin_id: int,
+    bulletin_id: RowId,
     language: str,
     number: int,
-    text: Annotated[str, Form()],
+    # Optional so that a cleared textarea reaches edit_item, which says what to do
+    # instead; required, FastAPI answered it with a JSON 422.
+    text: Annotated[str, Form()] = "",
 ) -> Response:
     """Replace the text of one item."""
 
@@ -308,7 +415,7 @@ async def edit(
 
 @router.post("/{bulletin_id}/items/{language}/{number}/drop")
 async def drop(
-    request: Request, user: Editor, bulletin_id: int, language: str, number: int
+    request: Request, user: Editor, bulletin_id: RowId, language: str, number: int
 ) -> Response:
     """Remove one item from a language's script."""
 
@@ -324,7 +431,7 @@ async def drop(
 async def move(
     request: Request,
     user: Editor,
-    bulletin_id: int,
+    bulletin_id: RowId,
     language: str,
     number: int,
     to: Annotated[int, Form()],
@@ -343,12 +450,15 @@ async def move(
 async def announce(
     request: Request,
     user: Editor,
-    bulletin_id: int,
-    language: Annotated[str, Form()],
-    text: Annotated[str, Form()],
+    bulletin_id: RowId,
+    language: Annotated[str, Form()] = "",
+    text: Annotated[str, Form()] = "",
 ) -> Response:
     """Add an announcement before the outro of one language's script."""
     services = _services(request)
+    if not text.strip():
+        empty = FormError("an announcement needs some text")
+        return await _refused(request, user, bulletin_id, "announcement", empty)
 
     async def change(session: AsyncSession) -> list[str]:
         await bulletins.add_announcement(session, services.deployment, bulletin_id, language, text)
@@ -385,6 +495,14 @@ async def _change(
 _BUSY = "The bulletin is rendering; wait for it to finish before changing it."
 
 
+async def _refused(
+    request: Request, user: StaffUser, bulletin_id: int, action: str, mistake: FormError
+) -> Response:
+    """The bulletin's page again, saying what was wrong with the form."""
+    logger.info("bulletin %s: %s by %s refused: %s", bulletin_id, action, user.username, mistake)
+    return await _page(request, bulletin_id, error=str(mistake), status=400)
+
+
 def _is_rendering(request: Request, bulletin_id: int) -> bool:
     job = renders(request).get(bulletin_id)
     return job is not None and not job.task.done()
@@ -418,7 +536,7 @@ def _back(bulletin_id: int) -> RedirectResponse:
 
 
 @router.post("/{bulletin_id}/render")
-async def start_render(request: Request, user: Editor, bulletin_id: int) -> Response:
+async def start_render(request: Request, user: Editor, bulletin_id: RowId) -> Response:
     """Start rendering every language in the background; the page shows its progress."""
     if _is_rendering(request, bulletin_id):
         return _back(bulletin_id)
@@ -466,7 +584,7 @@ async def _render(services: Services, bulletin_id: int, user: StaffUser) -> None
 
 
 @router.post("/{bulletin_id}/approve")
-async def approve(request: Request, user: Editor, bulletin_id: int) -> Response:
+async def approve(request: Request, user: Editor, bulletin_id: RowId) -> Response:
     """Approve a rendered bulletin, and tell the CFAs of its resolved issues when it airs."""
     services = _services(request)
     try:
