@@ -10,11 +10,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.db import utcnow
+from core.db import conflict_insert, utcnow
 from core.errors import HelpdeskError
 from core.models import (
     Cfa,
@@ -36,11 +34,6 @@ class StoreError(HelpdeskError):
     """A stored record that was asked for does not exist or cannot be made."""
 
 
-def _insert(session: AsyncSession, table: Any) -> Any:
-    dialect = session.get_bind().dialect.name
-    return pg_insert(table) if dialect == "postgresql" else sqlite_insert(table)
-
-
 async def record_update(
     session: AsyncSession, channel: str, key: str, payload: dict[str, Any] | None
 ) -> bool:
@@ -51,7 +44,7 @@ async def record_update(
         database decides, so two identical deliveries at the same moment cannot both win.
     """
     statement = (
-        _insert(session, ProcessedUpdate)
+        conflict_insert(session, ProcessedUpdate)
         .values(channel=channel, update_key=key, received_at=utcnow(), payload=payload)
         .on_conflict_do_nothing(index_elements=["channel", "update_key"])
     )
@@ -257,7 +250,7 @@ async def touch_inbound(session: AsyncSession, channel: str, address: str, at: d
 
 async def next_number(session: AsyncSession, name: str) -> int:
     """Advance the named counter and return its new value, atomically on both databases."""
-    statement = _insert(session, Counter).values(name=name, value=1)
+    statement = conflict_insert(session, Counter).values(name=name, value=1)
     statement = statement.on_conflict_do_update(
         index_elements=["name"], set_={"value": Counter.value + 1}
     ).returning(Counter.value)

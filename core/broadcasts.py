@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.prompts import N_
 from core import outbox
 from core.bulletins import BulletinError, get_bulletin, script
-from core.db import utcnow
+from core.db import conflict_insert, utcnow
 from core.deployment import Deployment
 from core.i18n import translator
 from core.models import Broadcast, Bulletin, BulletinFile, Recipient, Station
@@ -132,7 +132,7 @@ async def _insert_broadcast(
     session: AsyncSession, bulletin_id: int, recipients: int
 ) -> Broadcast | None:
     statement = (
-        outbox.insert_for(session, Broadcast)
+        conflict_insert(session, Broadcast)
         .values(bulletin_id=bulletin_id, created_at=utcnow(), recipients=recipients)
         .on_conflict_do_nothing(index_elements=["bulletin_id"])
         .returning(Broadcast.id)

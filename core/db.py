@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import DateTime, event
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as sa_create_async_engine
@@ -55,6 +57,13 @@ class UtcDateTime(TypeDecorator[datetime]):
 def utcnow() -> datetime:
     """The current time, aware, in UTC."""
     return datetime.now(UTC)
+
+
+def conflict_insert(session: AsyncSession, table: Any) -> Any:
+    """An INSERT for this session's database that can ``on_conflict_do_nothing``: the
+    unique keys, not a read before the write, decide what is new."""
+    dialect = session.get_bind().dialect.name
+    return pg_insert(table) if dialect == "postgresql" else sqlite_insert(table)
 
 
 def create_engine(url: str, *, busy_timeout_ms: int = 10_000, **kwargs: Any) -> AsyncEngine:

@@ -51,14 +51,12 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from sqlalchemy import func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.channels.base import split_text, utf16_length
 from core.config import Settings
-from core.db import Database, utcnow
+from core.db import Database, conflict_insert, utcnow
 from core.errors import HelpdeskError
 from core.lease import Lease, process_name
 from core.models import OutboxMessage, Recipient
@@ -274,12 +272,6 @@ def caption_fits(caption: str, limit: int = CAPTION_LIMIT) -> bool:
 # Queueing -----------------------------------------------------------------------------
 
 
-def insert_for(session: AsyncSession, table: Any) -> Any:
-    """An INSERT that can ``on_conflict_do_nothing`` on this session's database."""
-    dialect = session.get_bind().dialect.name
-    return pg_insert(table) if dialect == "postgresql" else sqlite_insert(table)
-
-
 async def enqueue(
     session: AsyncSession,
     *,
@@ -311,7 +303,7 @@ async def enqueue(
 
     now = utcnow()
     statement = (
-        insert_for(session, OutboxMessage)
+        conflict_insert(session, OutboxMessage)
         .values(
             dedupe_key=dedupe_key,
             channel=channel,
