@@ -54,7 +54,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.channels.base import split_text, utf16_length
+from bot.channels.base import split_escaped, utf16_length
 from core.config import Settings
 from core.db import Database, conflict_insert, utcnow
 from core.errors import HelpdeskError
@@ -249,19 +249,7 @@ def text_parts(text: str, limit: int = TEXT_LIMIT) -> list[Part]:
     The limit holds for the text as HTML-escaped, the longest form a channel sends
     (``&`` is five characters in Telegram's HTML), so no channel has to cut it again.
     """
-    return [Part("text", text=piece) for piece in _fitting(text, limit)]
-
-
-def _fitting(text: str, limit: int, budget: int | None = None) -> list[str]:
-    # Escaping only lengthens a text, so a piece too long once escaped is cut shorter.
-    budget = budget or limit
-    pieces: list[str] = []
-    for piece in split_text(text, budget):
-        if utf16_length(html.escape(piece, quote=False)) <= limit or budget <= 64:
-            pieces.append(piece)
-        else:
-            pieces.extend(_fitting(piece, limit, budget * 3 // 4))
-    return pieces
+    return [Part("text", text=piece) for piece in split_escaped(text, limit)]
 
 
 def caption_fits(caption: str, limit: int = CAPTION_LIMIT) -> bool:

@@ -1,5 +1,6 @@
 """What every channel shares: reading typed commands and cutting long texts."""
 
+import html
 import re
 
 from bot.messages import Incoming, Kind
@@ -46,6 +47,27 @@ def split_text(text: str, limit: int) -> list[str]:
         rest = rest[cut:].lstrip("\n ")
     if rest or not pieces:
         pieces.append(rest)
+    return pieces
+
+
+def split_escaped(text: str, limit: int) -> list[str]:
+    """``text`` cut between paragraphs into pieces that each fit in ``limit`` UTF-16
+    units once HTML-escaped (``&`` is five characters in Telegram's HTML).
+
+    The plain text is cut and each piece is escaped by whoever sends it, so a cut never
+    falls inside a tag or an entity.
+    """
+    return _escaped_within(text, limit, limit)
+
+
+def _escaped_within(text: str, limit: int, budget: int) -> list[str]:
+    # Escaping only lengthens a text, so a piece too long once escaped is cut shorter.
+    pieces: list[str] = []
+    for piece in split_text(text, budget):
+        if utf16_length(html.escape(piece, quote=False)) <= limit or budget <= 64:
+            pieces.append(piece)
+        else:
+            pieces.extend(_escaped_within(piece, limit, budget * 3 // 4))
     return pieces
 
 

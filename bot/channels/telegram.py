@@ -59,7 +59,7 @@ from aiogram.types import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import store
-from bot.channels.base import read_typed, split_text, utf16_length
+from bot.channels.base import read_typed, split_escaped
 from bot.engine import Engine
 from bot.media import save_media
 from bot.messages import Incoming, Kind, Reply
@@ -689,20 +689,10 @@ def render(reply: Reply) -> list[tuple[str, InlineKeyboardMarkup | None]]:
     (``&`` becomes five characters), which is stricter than Telegram's count.
     """
     title = f"<b>{html.escape(reply.title, quote=False)}</b>\n" if reply.title else ""
-    rendered = [html.escape(piece, quote=False) for piece in _fitting(reply.text, TEXT_LIMIT)]
+    rendered = [html.escape(piece, quote=False) for piece in split_escaped(reply.text, TEXT_LIMIT)]
     rendered[0] = title + rendered[0]
     markup = keyboard(reply)
     return [(text, markup if i == len(rendered) - 1 else None) for i, text in enumerate(rendered)]
-
-
-def _fitting(text: str, limit: int) -> list[str]:
-    pieces = []
-    for piece in split_text(text, limit):
-        if utf16_length(html.escape(piece, quote=False)) > TEXT_LIMIT and limit > 64:
-            pieces.extend(_fitting(piece, limit // 2))
-        else:
-            pieces.append(piece)
-    return pieces
 
 
 def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
