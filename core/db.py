@@ -93,6 +93,17 @@ def async_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+def sqlite_pragmas(dbapi_connection: Any, busy_timeout_ms: int) -> None:
+    """The settings every SQLite connection of the project gets: WAL, so readers go on
+    while one writer works; NORMAL sync, safe in WAL; foreign keys; the busy timeout."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+    cursor.close()
+
+
 def _sqlite_engine(url: str, busy_timeout_ms: int, **kwargs: Any) -> AsyncEngine:
     database = make_url(url).database
     if database and database != ":memory:":
@@ -104,12 +115,7 @@ def _sqlite_engine(url: str, busy_timeout_ms: int, **kwargs: Any) -> AsyncEngine
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Hand transaction control to the "begin" hook below instead of the driver.
         dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
-        cursor.close()
+        sqlite_pragmas(dbapi_connection, busy_timeout_ms)
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:

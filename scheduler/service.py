@@ -30,7 +30,7 @@ from core.services import Services
 from scheduler import jobs as _jobs  # noqa: F401
 from scheduler import runtime
 from scheduler.plan import PREFIXES, JobSpec, plan
-from scheduler.store import KeepingJobStore, sync_engine
+from scheduler.store import KeepingJobStore, job_store, reading_job_store
 
 logger = logging.getLogger(__name__)
 
@@ -95,8 +95,7 @@ class SchedulerService:
     def start(self) -> None:
         """Start APScheduler on this loop and sync its jobs with the deployment."""
         settings = self.services.settings
-        engine = sync_engine(settings.resolved_database_url, settings.sqlite_busy_timeout_ms)
-        self.store = KeepingJobStore(engine)
+        self.store = job_store(settings)
         self.scheduler = AsyncIOScheduler(
             jobstores={"default": self.store},
             executors={"default": runtime.FireExecutor()},
@@ -188,16 +187,11 @@ async def run_now(services: Services, job_id: str, at: datetime | None = None) -
     Raises:
         HelpdeskError: no such job, or it cannot be loaded.
     """
-    settings = services.settings
-    engine = sync_engine(settings.resolved_database_url, settings.sqlite_busy_timeout_ms)
-    store = KeepingJobStore(engine)
-    store.jobs_t.create(engine, checkfirst=True)
-    try:
-        job = store.lookup_job(job_id)
-    except Exception as error:
-        raise HelpdeskError(f"job {job_id} cannot be loaded: {error}") from error
-    finally:
-        engine.dispose()
+    with reading_job_store(services.settings) as store:
+        try:
+            job = store.lookup_job(job_id)
+        except Exception as error:
+            raise HelpdeskError(f"job {job_id} cannot be loaded: {error}") from error
     if job is None:
         raise HelpdeskError(f"no scheduled job {job_id}; see `helpdesk scheduler jobs`")
 

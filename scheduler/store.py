@@ -17,12 +17,17 @@ writer in the process.
 """
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from sqlalchemy import and_, create_engine, event, select
 from sqlalchemy.engine import Engine, make_url
+
+from core.config import Settings
+from core.db import sqlite_pragmas
 
 logger = logging.getLogger(__name__)
 
@@ -55,13 +60,26 @@ def sync_engine(database_url: str, busy_timeout_ms: int) -> Engine:
 
         @event.listens_for(engine, "connect")
         def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-            cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
-            cursor.close()
+            sqlite_pragmas(dbapi_connection, busy_timeout_ms)
 
     return engine
+
+
+def job_store(settings: Settings) -> "KeepingJobStore":
+    """The job store of the configured database, on a blocking engine of its own."""
+    engine = sync_engine(settings.resolved_database_url, settings.sqlite_busy_timeout_ms)
+    return KeepingJobStore(engine)
+
+
+@contextmanager
+def reading_job_store(settings: Settings) -> Iterator["KeepingJobStore"]:
+    """The job store for a command, outside any running scheduler; closed after."""
+    store = job_store(settings)
+    store.jobs_t.create(store.engine, checkfirst=True)
+    try:
+        yield store
+    finally:
+        store.engine.dispose()
 
 
 class KeepingJobStore(SQLAlchemyJobStore):  # type: ignore[misc]

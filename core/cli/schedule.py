@@ -10,7 +10,7 @@ from sqlalchemy import select
 from core.cli.common import fail, run
 from core.models import JobRun
 from core.services import Services
-from scheduler.store import KeepingJobStore, sync_engine
+from scheduler.store import reading_job_store
 
 scheduler_app = typer.Typer(
     help="Scheduled builds, broadcasts and reminders.", no_args_is_help=True
@@ -22,14 +22,8 @@ def scheduler_jobs() -> None:
     """List the stored jobs with their next run, and any that cannot be loaded."""
 
     async def work(services: Services) -> tuple[list[Any], dict[str, str]]:
-        settings = services.settings
-        engine = sync_engine(settings.resolved_database_url, settings.sqlite_busy_timeout_ms)
-        store = KeepingJobStore(engine)
-        store.jobs_t.create(engine, checkfirst=True)
-        try:
+        with reading_job_store(services.settings) as store:
             return store.get_all_jobs(), store.broken
-        finally:
-            engine.dispose()
 
     jobs, broken = run(work)
     if not jobs and not broken:
