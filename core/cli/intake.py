@@ -19,6 +19,7 @@ from core.cli.common import fail, run
 from core.config import get_settings
 from core.db import utcnow
 from core.errors import HelpdeskError
+from core.figures import programme_timezone
 from core.models import Cfa, ChannelIdentity, Invite, Report
 from core.services import Services
 from scheduler.reminders import MissingCfa, local_month, missing_cfas
@@ -136,7 +137,8 @@ def cfa_missing(
 
     async def work(services: Services) -> tuple[str, str, list[MissingCfa]]:
         reminders = services.deployment.config.reminders
-        zone = reminders.timezone if reminders else "UTC"
+        # The same months as the desk's compliance figures count.
+        zone = programme_timezone(services.deployment)
         survey_id = survey or (reminders.survey if reminders else "monthly")
         if survey_id not in services.deployment.surveys:
             raise HelpdeskError(f"no survey '{survey_id}' in the deployment")
